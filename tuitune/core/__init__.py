@@ -1,0 +1,1 @@
+"""The domain: recipes, data, models, hardware, memory, training. Never imports textual."""
