@@ -263,7 +263,7 @@ def render_prompt_ids(tokenizer: Any, messages: list[Message], template: str = "
 
     template = "auto" uses the tokenizer's own template, or ChatML when it has none (as in training).
     """
-    chat_template = _chat_template(tokenizer, template)
+    chat_template = training_chat_template(tokenizer, template)
     text = tokenizer.apply_chat_template(messages, chat_template=chat_template, add_generation_prompt=True, tokenize=False)
     # The template writes any BOS itself; adding special tokens again would double it.
     return tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -277,7 +277,8 @@ CHATML_TEMPLATE = (
 )
 
 
-def _chat_template(tokenizer: Any, template: str) -> str:
+def training_chat_template(tokenizer: Any, template: str) -> str:
+    """The chat template a run with data.template = `template` was trained with."""
     if template == "auto":
         return getattr(tokenizer, "chat_template", None) or CHATML_TEMPLATE
     if template == "chatml":

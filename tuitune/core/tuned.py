@@ -192,10 +192,10 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message="Position ids are not supported for parameter efficient tuning")
 
 
-def _tokenizer_beside(folder: Path, fallback: Any, recipe: Recipe) -> Any:
+def tokenizer_for_run(run: RunFolder, fallback: Any) -> Any:
     """A tokenizer saved with the result wins (the engine may have set pad token or template)."""
-    if (folder / "tokenizer_config.json").is_file():
-        return _tokenizer_in(folder, recipe)
+    if (run.result_dir / "tokenizer_config.json").is_file():
+        return _tokenizer_in(run.result_dir, run.recipe)
     return fallback
 
 
@@ -223,7 +223,7 @@ def load_run_model(run: RunFolder, device: str | None = None) -> LoadedModel:
                 f"{run.adapter_dir}: the adapter does not fit the base model {recipe.model.name_or_path}: {_first_line(e)}",
                 "the base model must be the one the run was trained on",
             ) from e
-        tokenizer = _tokenizer_beside(run.adapter_dir, tokenizer, recipe)
+        tokenizer = tokenizer_for_run(run, tokenizer)
         kind = "adapter"
     else:
         model, tokenizer = _load_full(run.model_dir, recipe, device)

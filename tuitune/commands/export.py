@@ -1,0 +1,48 @@
+"""`tuitune export RUN --adapter OUT | --merge OUT`: save the adapter, or a merged full model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "save a run's adapter (--adapter OUT) or a merged full model (--merge OUT)"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="RUN", help="a run name (in --runs-dir) or a run folder")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--adapter", metavar="OUT", help="copy the adapter to OUT with a README naming the base model and the recipe")
+    what.add_argument("--merge", metavar="OUT", help="merge the adapter into the base and save a full safetensors model to OUT")
+    parser.add_argument("--force", action="store_true", help="replace OUT if it exists and is not empty")
+    parser.add_argument("--runs-dir", dest="export_runs_dir", default=None, help="where runs live (default: ./runs)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tuitune.core import export
+    from tuitune.core.tuned import find_run, list_run_names, quiet_libraries
+
+    runs_dir = args.export_runs_dir or getattr(args, "runs_dir", None) or "runs"
+    run_path = find_run(args.target, runs_dir)
+    if run_path is None:
+        from tuitune.core.errors import UserError
+
+        runs = list_run_names(runs_dir)
+        known = f"runs in {runs_dir}/: {', '.join(runs)}" if runs else f"no runs in {runs_dir}/"
+        raise UserError(f"'{args.target}' is not a run ({known})", "give a run name or a run folder holding recipe.toml")
+
+    def show(p) -> None:
+        print(f"  {p.message}", file=sys.stderr, flush=True)
+
+    if args.adapter:
+        result = export.export_adapter(run_path, args.adapter, overwrite=args.force, progress=show)
+    else:
+        # Checked before the slow imports and loading: a merge that cannot work fails at once.
+        _, warnings = export.check_merge(run_path)
+        export.check_output(args.merge, args.force)
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr, flush=True)
+        quiet_libraries()
+        result = export.merge_run(run_path, args.merge, overwrite=args.force, progress=show)
+    size_mb = result.size_bytes / 1e6
+    print(f"{result.kind}: wrote {result.path} ({len(result.files)} files, {size_mb:.1f} MB) in {result.seconds:.1f} s")
+    return 0
