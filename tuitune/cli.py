@@ -15,6 +15,7 @@ import sys
 COMMANDS: dict[str, str] = {
     "recipe": "tuitune.commands.recipe",
     "chat": "tuitune.commands.chat",
+    "eval": "tuitune.commands.evaluate",
     "export": "tuitune.commands.export",
 }
 

@@ -139,6 +139,17 @@ def test_cancel_stops_the_reply_early(runs):
     assert session.reply(ASK, GREEDY) == session.reply(ASK, GREEDY)
 
 
+def test_a_finished_reply_leaves_the_callers_event_alone_and_closing_early_frees_the_session(runs):
+    session = ChatSession.open(str(runs.get("lora")), device="cpu")
+    cancel = threading.Event()
+    assert session.reply(ASK, GREEDY, cancel) == MEMORY_ANSWER
+    assert not cancel.is_set()
+    stream = session.stream(ASK, GenerationSettings(temperature=1.0, max_new_tokens=500, seed=3))
+    next(stream)
+    stream.close()  # the generation thread stops and the lock is released
+    assert session.reply(ASK, GREEDY) == MEMORY_ANSWER
+
+
 def test_run_system_prompt_is_used_unless_overridden(runs):
     session = ChatSession.open(str(runs.get("lora", data__system="You are Tally.", name="lora_system")), device="cpu")
     tok = session.loaded.tokenizer

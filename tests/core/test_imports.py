@@ -15,6 +15,11 @@ HEADLESS = [
     "tuitune.core.models",
     "tuitune.core.loading",
     "tuitune.core.errors",
+    "tuitune.core.tuned",
+    "tuitune.core.chat",
+    "tuitune.core.evaluate",
+    "tuitune.core.export",
+    "tuitune.core.progress",
 ]
 
 

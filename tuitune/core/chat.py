@@ -53,15 +53,16 @@ class GenerationSettings:
 
 
 class _StopOnEvent:
-    """Stopping criterion that ends generation as soon as the cancel event is set."""
+    """Stopping criterion that ends generation as soon as any of the events is set."""
 
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
+    def __init__(self, *events: threading.Event) -> None:
+        self.events = events
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+        stop = any(e.is_set() for e in self.events)
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
 class ChatSession:
@@ -104,7 +105,7 @@ class ChatSession:
     @property
     def default_system(self) -> str:
         recipe = self.loaded.recipe
-        return recipe.data.system if recipe is not None and self.loaded.run is not None else ""
+        return recipe.data.system if recipe is not None else ""
 
     # ------------------------------------------------------------------ generation
 
@@ -113,7 +114,8 @@ class ChatSession:
         settings = settings or GenerationSettings()
         system = self.default_system if settings.system is None else settings.system
         full = with_system(messages, system)
-        template = self.loaded.recipe.data.template if self.loaded.run is not None and self.loaded.recipe else "auto"
+        # A run's base is prompted like its tuned model: the recipe's template and system prompt.
+        template = self.loaded.recipe.data.template if self.loaded.recipe is not None else "auto"
         return render_prompt_ids(self.loaded.tokenizer, full, template)
 
     def stream(
@@ -191,6 +193,7 @@ class ChatSession:
 
         tokenizer = self.loaded.tokenizer
         model = target.model
+        abandoned = threading.Event()  # set when the consumer stops reading before the end
         streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
         input_ids = torch.tensor([ids], device=model.device)
         kwargs: dict[str, Any] = {
@@ -198,7 +201,7 @@ class ChatSession:
             "attention_mask": torch.ones_like(input_ids),
             "max_new_tokens": settings.max_new_tokens,
             "streamer": streamer,
-            "stopping_criteria": StoppingCriteriaList([_StopOnEvent(cancel)]),
+            "stopping_criteria": StoppingCriteriaList([_StopOnEvent(cancel, abandoned)]),
             "eos_token_id": self._stop_ids or None,
             "pad_token_id": tokenizer.pad_token_id,
         }
@@ -222,14 +225,16 @@ class ChatSession:
         with self._lock:
             thread = threading.Thread(target=work, name="tuitune-generate", daemon=True)
             thread.start()
+            finished = False
             try:
                 for piece in streamer:
                     if piece:
                         yield piece
+                finished = True
             finally:
                 # The consumer may stop early (closed generator, Ctrl-C): stop the thread too.
-                if thread.is_alive():
-                    cancel.set()
+                if not finished:
+                    abandoned.set()
                 thread.join()
         if failure:
             raise _as_user_error(failure[0]) from failure[0]

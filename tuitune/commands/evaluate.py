@@ -1,0 +1,95 @@
+"""`tuitune eval RUN`: perplexity, exact match and token F1 of the base and the tuned model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "evaluate a run: perplexity, exact match and token F1 of the base and the tuned model"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    from tuitune.commands._args import non_negative_int, positive_int
+
+    parser.add_argument("target", metavar="RUN", help="a run name (in --runs-dir) or a run folder")
+    parser.add_argument("--data", default=None, metavar="FILE", help="evaluate on FILE (read like the run's data) instead of its eval split")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--max-samples", type=non_negative_int, default=100, help="score at most N examples, 0 = all (default 100)")
+    parser.add_argument("--max-new-tokens", type=positive_int, default=64, help="longest generated answer (default 64)")
+    parser.add_argument("--samples", type=non_negative_int, default=5, help="sample predictions to show (default 5)")
+    parser.add_argument("--runs-dir", dest="eval_runs_dir", default=None, help="where runs live (default: ./runs)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tuitune.core.errors import UserError
+    from tuitune.core.evaluate import evaluate_run
+    from tuitune.core.tuned import find_run, list_run_names, quiet_libraries
+
+    runs_dir = args.eval_runs_dir or getattr(args, "runs_dir", None) or "runs"
+    run_path = find_run(args.target, runs_dir)
+    if run_path is None:
+        runs = list_run_names(runs_dir)
+        known = f"runs in {runs_dir}/: {', '.join(runs)}" if runs else f"no runs in {runs_dir}/"
+        raise UserError(f"'{args.target}' is not a run ({known})", "give a run name or a run folder holding recipe.toml")
+    quiet_libraries()
+    last = {"stage": ""}
+
+    def show(p) -> None:
+        # One line per stage, not per batch: the report is what matters.
+        if p.stage != last["stage"]:
+            last["stage"] = p.stage
+            print(f"  {p.message}", file=sys.stderr, flush=True)
+
+    result = evaluate_run(
+        run_path, data=args.data, max_samples=args.max_samples, max_new_tokens=args.max_new_tokens, progress=show
+    )
+    if args.json:
+        print(result.to_json())
+    else:
+        _print_report(result, args.samples)
+    return 0
+
+
+def _fmt_pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _fmt_ppl(value: float) -> str:
+    import math
+
+    return "-" if not math.isfinite(value) else f"{value:.3f}"
+
+
+def _print_report(r, n_samples: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{r.run}[/] ({r.method} on {r.base_model})")
+    console.print(f"data: {r.data}; {r.examples} examples, {r.tokens} scored tokens, {r.answered} answered")
+    table = Table(show_edge=False)
+    table.add_column("")
+    table.add_column("perplexity", justify="right")
+    table.add_column("loss", justify="right")
+    table.add_column("exact match %", justify="right")
+    table.add_column("token F1 %", justify="right")
+    for who, s in (("base", r.base), ("tuned", r.tuned)):
+        table.add_row(who, _fmt_ppl(s.perplexity), f"{s.loss:.4f}", _fmt_pct(s.exact_match), _fmt_pct(s.f1))
+    console.print(table)
+    if r.samples and n_samples:
+        samples = Table(title="sample predictions", show_lines=True)
+        for name in ("line", "prompt", "reference", "base", "tuned"):
+            samples.add_column(name, overflow="fold")
+        for s in r.samples[:n_samples]:
+            samples.add_row(str(s.line), _cut(s.prompt), _cut(s.reference), _cut(s.base), _cut(s.tuned))
+        console.print(samples)
+    for note in r.notes:
+        console.print(f"note: {note}")
+    console.print(f"answers scored after: {r.normalization}", style="dim")
+    if r.path:
+        console.print(f"report: {r.path} ({r.seconds:.1f} s)")
+
+
+def _cut(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
