@@ -151,9 +151,10 @@ def _walk(source: Source, fmt: str, columns: dict[str, str], start: int, split: 
 
 
 def _format_name(counts: Counter) -> str:
+    """The format, or "a+b" for a folder mixing formats (in order of first appearance)."""
     if not counts:
         return "unknown"
-    return counts.most_common(1)[0][0]
+    return "+".join(counts)
 
 
 def load_examples(

@@ -69,7 +69,7 @@ def _open(path: Path):
 
 
 def _utf8_problem(raw: bytes, e: UnicodeDecodeError) -> str:
-    return f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); save the file as UTF-8; row skipped"
+    return f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at byte {e.start + 1} of the line); save the file as UTF-8; row skipped"
 
 
 # --------------------------------------------------------------------------- JSONL
@@ -354,7 +354,9 @@ def _csv_rows(path: Path, delimiter: str, start: int = 0) -> Iterator[RawRow]:
                     raw = raw[3:]
                 first = False
                 # surrogateescape keeps bad bytes visible so the row can be reported, not the file lost
-                yield raw.decode("utf-8", errors="surrogateescape")
+                text = raw.decode("utf-8", errors="surrogateescape")
+                # CRLF files: also inside quoted multi-line cells, a line break is just "\n"
+                yield text[:-2] + "\n" if text.endswith("\r\n") else text
 
         reader = csv.reader(decoded(), delimiter=delimiter)
         header: list[str] | None = None
