@@ -12,6 +12,7 @@ written with `{% generation %}` tags, which almost no model ships, hence this.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -120,15 +121,21 @@ def _tokenize(texts: list[str], tokenizer: Any, add_special_tokens: bool) -> lis
 
 
 def _labels(ids: Sequence[int], offsets: Sequence[tuple[int, int]], spans: list[tuple[int, int]], train_all: bool) -> list[int]:
+    """Labels: the token id where the token overlaps a trained span, else IGNORE_INDEX. Offsets of
+    a text tokenized without added special tokens never go backwards, so spans are found by bisection."""
     if train_all:
         return list(ids)
     labels = [IGNORE_INDEX] * len(ids)
-    j = 0
-    for t, (s, e) in enumerate(offsets):
-        while j < len(spans) and spans[j][1] <= s:
-            j += 1
-        if j < len(spans) and s < spans[j][1] and e > spans[j][0]:
-            labels[t] = ids[t]
+    if not spans:
+        return labels
+    ends = [e for _, e in offsets]
+    starts = [s for s, _ in offsets]
+    for lo, hi in spans:
+        # first token ending after the span starts .. last token starting before it ends
+        first = bisect.bisect_right(ends, lo)
+        last = bisect.bisect_left(starts, hi)
+        if first < last:
+            labels[first:last] = ids[first:last]
     return labels
 
 
@@ -162,7 +169,7 @@ def _tokens_batch(renderings: list[Rendering], tokenizer: Any, train_on_prompt: 
             chunk = idx[k : k + BATCH]
             for i, (ids, offsets) in zip(chunk, _tokenize([renderings[i].text for i in chunk], tokenizer, special), strict=True):
                 r = renderings[i]
-                ids, offsets = list(ids), [tuple(o) for o in offsets]
+                ids, offsets = list(ids), list(offsets)
                 labels = _labels(ids, offsets, r.spans, train_on_prompt or r.template == "text")
                 appended = False
                 if eos_id is not None and not (eos and r.text.endswith(eos)):

@@ -339,10 +339,15 @@ def _prompt_completion(row: _Row) -> list[dict[str, str]] | None:
     return _with_system(row, parts["prompt"] + parts["completion"])
 
 
+_PLAIN_SHAPES = {("user", "assistant"), ("system", "user", "assistant")}
+
+
 def order_problems(messages: list[dict[str, str]]) -> list[str]:
     """Turn-order problems worth a warning; the row is still used."""
-    out: list[str] = []
     roles = [m["role"] for m in messages]
+    if tuple(roles) in _PLAIN_SHAPES:
+        return []  # the common single exchange, checked without the general walk
+    out: list[str] = []
     for i, role in enumerate(roles[1:], 2):
         if role == "system":
             out.append(f"system message at turn {i}; only the first turn may be a system message")

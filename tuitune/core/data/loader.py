@@ -187,7 +187,7 @@ def load_examples(
         rows += 1
         if cancel is not None and rows % 4096 == 0 and cancel.is_set():
             break
-        if item.record is not None and len(first_columns) < 64:
+        if item.record is not None and rows <= DETECT_ROWS:
             for key in apply_columns(item.record, columns):
                 if key not in first_columns:
                     first_columns.append(str(key))

@@ -12,18 +12,19 @@ HISTOGRAM_BUCKETS = 10
 
 
 def length_stats(lengths: Sequence[int], cutoff_len: int, buckets: int = HISTOGRAM_BUCKETS) -> LengthStats:
-    """rows, min, median, p95 (nearest rank), max, rows over cutoff_len and a histogram of
-    `buckets` equal, round-numbered ranges starting at 0."""
+    """rows, min, median, p95 (nearest rank), max, rows over cutoff_len and a histogram of about
+    `buckets` equal ranges with round edges (1, 2 or 5 times a power of ten) from min to max."""
     values = sorted(int(n) for n in lengths)
     if not values:
         return LengthStats(0, 0, 0.0, 0, 0, 0, cutoff_len, [], 0.0, 0)
     n = len(values)
     p95 = values[max(0, math.ceil(0.95 * n) - 1)]
-    width = _round_up(max(1, math.ceil((values[-1] + 1) / buckets)))
-    counts = [0] * max(1, math.ceil((values[-1] + 1) / width))
+    width = _round_up(max(1, math.ceil((values[-1] - values[0] + 1) / buckets)))
+    base = values[0] // width * width
+    counts = [0] * ((values[-1] - base) // width + 1)
     for v in values:
-        counts[v // width] += 1
-    histogram = [(k * width, (k + 1) * width, c) for k, c in enumerate(counts)]
+        counts[(v - base) // width] += 1
+    histogram = [(base + k * width, base + (k + 1) * width, c) for k, c in enumerate(counts)]
     total = sum(values)
     return LengthStats(
         rows=n,
