@@ -229,3 +229,20 @@ def test_problems_are_capped_but_counted(tmp_path):
     assert len(data.problems) == 1001
     assert data.problems[-1].message == "... and 500 more problems not listed"
     assert data.problems[999].line == 1001
+
+
+def test_hub_dataset_rows_are_normalized_and_paged(monkeypatch):
+    """A real `datasets.Dataset`, put where a hub download lands, so no network is needed."""
+    import datasets
+
+    from tuitune.core.data import readers
+
+    rows = [{"conversations": [{"from": "human", "value": f"q{i}"}, {"from": "gpt", "value": f"a{i}"}]} for i in range(30)]
+    rows[4] = {"conversations": []}
+    monkeypatch.setitem(readers._HUB_CACHE, ("tuitune-test/local", "train"), datasets.Dataset.from_list(rows))
+    data = load_examples("tuitune-test/local")
+    assert data.format == "sharegpt" and len(data.examples) == 29 and data.examples[-1].line == 30
+    assert [(p.line, p.message) for p in data.problems] == [(5, "field 'conversations' is empty (expected a list of turns); row skipped")]
+    page = read_page("tuitune-test/local", offset=10, limit=3)
+    assert [r.line for r in page.rows] == [11, 12, 13] and page.total_rows == 30 and page.total_exact
+    assert page.rows[0].example.messages[1] == {"role": "assistant", "content": "a10"}
