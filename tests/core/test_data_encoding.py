@@ -221,3 +221,19 @@ def test_pack_truncates_examples_longer_than_a_row():
     rows = pack(make_encoded([15, 3]), cutoff_len=10)
     assert [len(r.input_ids) for r in rows] == [10, 3]
     assert rows[0].position_ids == list(range(10))
+
+
+def test_templates_whose_prefixes_do_not_line_up_fall_back_to_finding_the_replies(tiny_tok):
+    tok = copy.deepcopy(tiny_tok)
+    # Marks the end of a finished conversation, so a conversation cut after a reply is not a prefix
+    # of the whole rendering (as with templates that rewrite earlier turns).
+    tok.chat_template = tiny_tok.chat_template + "{% if not add_generation_prompt %}{{ '<|endoftext|>' }}{% endif %}"
+    enc = encode_example(MULTI, tok, 512)
+    assert trained_text(tok, enc) == "hello<|im_end|>4<|im_end|><|im_end|>"  # + the appended EOS
+    assistant_first = Example(
+        [{"role": "assistant", "content": "Hi, I am Tally."}, {"role": "user", "content": "ok"}, {"role": "assistant", "content": "fine"}],
+        None,
+        4,
+    )
+    enc = encode_example(assistant_first, tiny_tok, 512)
+    assert trained_text(tiny_tok, enc) == "Hi, I am Tally.<|im_end|>fine<|im_end|>"
