@@ -14,6 +14,7 @@ import sys
 # name -> module; each module has HELP, register(parser) and run(args) -> int.
 COMMANDS: dict[str, str] = {
     "recipe": "tuitune.commands.recipe",
+    "data": "tuitune.commands.data",
     "chat": "tuitune.commands.chat",
     "eval": "tuitune.commands.evaluate",
     "export": "tuitune.commands.export",
