@@ -159,6 +159,19 @@ def test_run_system_prompt_is_used_unless_overridden(runs):
     assert "system" not in tok.decode(session.prompt_ids(ASK, GenerationSettings(system="")))
 
 
+@pytest.mark.parametrize("template", ["auto", "chatml", "llama3", "alpaca", "zephyr", "plain"])
+def test_chat_prompt_is_the_training_rendering_up_to_the_reply(runs, template):
+    from tuitune.core.data import Example, encode_example
+
+    run = runs.get("prefix", data__template=template, data__system="Be kind.", name=f"prefix_{template}")
+    session = ChatSession.open(str(run), device="cpu")
+    conversation = [*ASK, {"role": "assistant", "content": MEMORY_ANSWER}]
+    trained = encode_example(Example(conversation, None, 1), session.loaded.tokenizer, 512, template=template, system="Be kind.")
+    prompt = session.prompt_ids(ASK)
+    reply_starts = next(i for i, label in enumerate(trained.labels) if label != -100)
+    assert trained.input_ids[:reply_starts] == prompt
+
+
 def test_plain_model_chats_but_cannot_compare(tiny_model_dir):
     session = ChatSession.open(str(tiny_model_dir), device="cpu")
     assert session.reply(ASK, GREEDY)

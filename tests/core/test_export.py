@@ -125,6 +125,15 @@ def test_merged_folder_has_tokenizer_chat_template_and_description(runs, tiny_mo
     assert not (tmp_path / "merged.partial").exists()
 
 
+def test_merged_tokenizer_carries_the_template_the_run_was_trained_with(runs, tmp_path):
+    from transformers import AutoTokenizer
+
+    from tuitune.core.data import TEMPLATES
+
+    export.merge_run(runs.get("lora", data__template="zephyr", name="lora_zephyr"), tmp_path / "merged")
+    assert AutoTokenizer.from_pretrained(tmp_path / "merged").chat_template == TEMPLATES["zephyr"]
+
+
 def test_merge_reports_progress_in_order(runs, tmp_path):
     seen = []
     export.merge_run(runs.get("lora"), tmp_path / "merged", progress=seen.append)

@@ -264,34 +264,24 @@ def with_system(messages: list[Message], system: str) -> list[Message]:
 
 
 def render_prompt_ids(tokenizer: Any, messages: list[Message], template: str = "auto") -> list[int]:
-    """Render through the chat template with the assistant cue appended, then tokenize.
+    """Render as the data layer renders training examples, with the assistant cue appended.
 
     template = "auto" uses the tokenizer's own template, or ChatML when it has none (as in training).
     """
-    chat_template = training_chat_template(tokenizer, template)
-    text = tokenizer.apply_chat_template(messages, chat_template=chat_template, add_generation_prompt=True, tokenize=False)
-    # The template writes any BOS itself; adding special tokens again would double it.
+    text = tokenizer.apply_chat_template(
+        messages, chat_template=training_chat_template(tokenizer, template), add_generation_prompt=True, tokenize=False
+    )
+    # The template writes any BOS itself; adding special tokens again would double it (the data
+    # layer tokenizes chat renderings the same way).
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-
-
 def training_chat_template(tokenizer: Any, template: str) -> str:
-    """The chat template a run with data.template = `template` was trained with."""
-    if template == "auto":
-        return getattr(tokenizer, "chat_template", None) or CHATML_TEMPLATE
-    if template == "chatml":
-        return CHATML_TEMPLATE
-    raise UserError(
-        f'data.template = "{template}" is not supported for chat yet',
-        'use "auto" or "chatml"',
-    )
+    """The Jinja chat template a run with data.template = `template` was trained with."""
+    from tuitune.core.data.templates import chat_template_for
+
+    jinja, _ = chat_template_for(tokenizer, template)
+    return jinja if jinja is not None else tokenizer.chat_template
 
 
 def _stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
