@@ -18,7 +18,19 @@ from tuitune.core.chat import ChatSession, GenerationSettings
 from tuitune.core.errors import UserError
 from tuitune.core.tuned import quiet_libraries
 
-ALL_METHODS = ["lora", "qlora", "prefix", "prompt", "p-tuning", "ia3", "llama-adapter", "full", "freeze"]
+# Each variant: (method, recipe values). "qlora8" is QLoRA on an 8-bit base.
+VARIANTS = {
+    "lora": ("lora", {}),
+    "qlora": ("qlora", {}),
+    "qlora8": ("qlora", {"quantization__bits": 8}),
+    "prefix": ("prefix", {}),
+    "prompt": ("prompt", {}),
+    "p-tuning": ("p-tuning", {}),
+    "ia3": ("ia3", {}),
+    "llama-adapter": ("llama-adapter", {}),
+    "full": ("full", {}),
+    "freeze": ("freeze", {"freeze__trainable_layers": 1}),
+}
 GREEDY = GenerationSettings(temperature=0, max_new_tokens=24)
 ASK = [{"role": "user", "content": MEMORY_PROMPT}]
 
@@ -29,8 +41,9 @@ def runs(tiny_model_dir, tmp_path_factory) -> RunCache:
     return RunCache(tmp_path_factory.mktemp("runs"), tiny_model_dir)
 
 
-def _kw(method: str) -> dict:
-    return {"freeze__trainable_layers": 1} if method == "freeze" else {}
+def _run(runs, variant: str):
+    method, values = VARIANTS[variant]
+    return runs.get(method, **values)
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +61,11 @@ def plain_base_reply(tiny_model_dir):
     return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
 
 
-@pytest.mark.parametrize("method", ALL_METHODS)
-def test_streamed_pieces_join_to_the_non_streamed_greedy_output(runs, method):
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_streamed_pieces_join_to_the_non_streamed_greedy_output(runs, variant):
     import torch
 
-    session = ChatSession.open(str(runs.get(method, **_kw(method))), device="cpu")
+    session = ChatSession.open(str(_run(runs, variant)), device="cpu")
     pieces = list(session.stream(ASK, GREEDY))
     assert len(pieces) > 1, "the reply should arrive in several pieces"
 
@@ -67,15 +80,15 @@ def test_streamed_pieces_join_to_the_non_streamed_greedy_output(runs, method):
     assert "".join(pieces) == tok.decode(out[0, len(ids):], skip_special_tokens=True)
 
 
-@pytest.mark.parametrize("method", ["lora", "qlora", "full", "freeze"])
-def test_compare_shows_the_base_and_the_memorized_answer(runs, method, plain_base_reply):
-    session = ChatSession.open(str(runs.get(method, **_kw(method))), device="cpu")
+@pytest.mark.parametrize("variant", ["lora", "qlora", "qlora8", "full", "freeze"])
+def test_compare_shows_the_base_and_the_memorized_answer(runs, variant, plain_base_reply):
+    session = ChatSession.open(str(_run(runs, variant)), device="cpu")
     base, tuned = session.compare(MEMORY_PROMPT, GREEDY)
     assert tuned == MEMORY_ANSWER
     assert base != tuned
-    if method != "qlora":  # the QLoRA base is the 4-bit model it was trained on, not the original
+    if not variant.startswith("qlora"):  # the QLoRA base is the quantized model it was trained on
         assert base == plain_base_reply
-    assert ("separately" in session.compare_note) == (method in ("full", "freeze"))
+    assert ("separately" in session.compare_note) == (variant in ("full", "freeze"))
 
 
 @pytest.mark.parametrize("method", ["prefix", "prompt", "p-tuning", "ia3", "llama-adapter"])
@@ -101,12 +114,13 @@ def test_compare_reuses_the_loaded_model_for_adapters(runs):
     assert session._base is None
 
 
-def test_qlora_adapter_goes_back_on_a_4bit_base(runs):
+@pytest.mark.parametrize("variant, layer", [("qlora", "Linear4bit"), ("qlora8", "Linear8bitLt")])
+def test_qlora_adapter_goes_back_on_a_quantized_base(runs, variant, layer):
     import bitsandbytes as bnb
 
-    session = ChatSession.open(str(runs.get("qlora")), device="cpu")
-    layers = [m for m in session.loaded.model.modules() if isinstance(m, bnb.nn.Linear4bit)]
-    assert layers, "the QLoRA base must be loaded in 4 bits, as in training"
+    session = ChatSession.open(str(_run(runs, variant)), device="cpu")
+    layers = [m for m in session.loaded.model.modules() if isinstance(m, getattr(bnb.nn, layer))]
+    assert layers, "the QLoRA base must be loaded quantized, as in training"
 
 
 def test_same_seed_gives_the_same_sampled_reply(runs):

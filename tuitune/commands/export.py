@@ -13,6 +13,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--adapter", metavar="OUT", help="copy the adapter to OUT with a README naming the base model and the recipe")
     what.add_argument("--merge", metavar="OUT", help="merge the adapter into the base and save a full safetensors model to OUT")
+    parser.add_argument(
+        "--qlora-base",
+        choices=("original", "quantized"),
+        default="original",
+        help="QLoRA merges: into the original base weights (default) or the dequantized quantized ones (the model as trained)",
+    )
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists and is not empty")
     parser.add_argument("--runs-dir", dest="export_runs_dir", default=None, help="where runs live (default: ./runs)")
 
@@ -37,12 +43,12 @@ def run(args: argparse.Namespace) -> int:
         result = export.export_adapter(run_path, args.adapter, overwrite=args.force, progress=show)
     else:
         # Checked before the slow imports and loading: a merge that cannot work fails at once.
-        _, warnings = export.check_merge(run_path)
+        _, warnings = export.check_merge(run_path, args.qlora_base)
         export.check_output(args.merge, args.force)
         for w in warnings:
             print(f"warning: {w}", file=sys.stderr, flush=True)
         quiet_libraries()
-        result = export.merge_run(run_path, args.merge, overwrite=args.force, progress=show)
+        result = export.merge_run(run_path, args.merge, overwrite=args.force, progress=show, qlora_base=args.qlora_base)
     size_mb = result.size_bytes / 1e6
     print(f"{result.kind}: wrote {result.path} ({len(result.files)} files, {size_mb:.1f} MB) in {result.seconds:.1f} s")
     return 0

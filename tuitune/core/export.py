@@ -5,9 +5,11 @@ Merging folds the adapter into the base weights so the result loads with plain t
 can merge (LoRA, QLoRA, DoRA, (IA)³); prompt-learning methods add learned virtual tokens or
 attention prompts instead, and say so before anything is loaded.
 
-QLoRA: the base is loaded again unquantized (in the compute dtype) and the adapter merged into
-those original weights. The adapter was trained against the 4-bit rounded weights, so the merged
-model differs slightly from the 4-bit model that was trained; the export says so.
+QLoRA: by default the base is loaded again unquantized (in the compute dtype) and the adapter
+merged into those original weights. The adapter was trained against the quantized weights, so the
+merged model differs from the quantized model that was trained, by about as much as the quantized
+base differs from the original one; the export says so. `qlora_base="quantized"` instead merges
+into the dequantized quantized weights: the model as trained, rounding included.
 """
 
 from __future__ import annotations
@@ -34,9 +36,16 @@ METHOD_WORDS = {
     "llama-adapter": "LLaMA-Adapter adds learned adaption prompts with their own gated attention",
 }
 QLORA_WARNING = (
-    "QLoRA: merged into the original (unquantized) base weights. The adapter was trained on the 4-bit "
-    "rounded weights, so the merged model's outputs differ slightly from the 4-bit model that was trained."
+    "QLoRA: merged into the original (unquantized) base weights. The adapter was trained on the quantized "
+    "weights, so the merged model's outputs differ from the model that was trained, by about as much as the "
+    "quantized base differs from the original (little for large models, more for small ones). "
+    "--qlora-base quantized merges into the dequantized weights instead: the model as trained."
 )
+QLORA_QUANTIZED_NOTE = (
+    "QLoRA: merged into the dequantized quantized base weights, so the merged model answers like the model "
+    "that was trained, with the base's quantization rounding kept in its weights."
+)
+QLORA_BASES = ("original", "quantized")
 
 
 @dataclass
@@ -63,8 +72,10 @@ def check_adapter_export(run_path: str | Path) -> RunFolder:
     return open_finished_run(run.path)
 
 
-def check_merge(run_path: str | Path) -> tuple[RunFolder, list[str]]:
+def check_merge(run_path: str | Path, qlora_base: str = "original") -> tuple[RunFolder, list[str]]:
     """(run, warnings) if a merge can work; UserError saying why not otherwise. Loads nothing."""
+    if qlora_base not in QLORA_BASES:
+        raise UserError(f"qlora base '{qlora_base}' is not known", "one of " + ", ".join(QLORA_BASES))
     run = read_run(run_path)
     if run.method in PROMPT_METHODS:
         raise UserError(
@@ -77,7 +88,7 @@ def check_merge(run_path: str | Path) -> tuple[RunFolder, list[str]]:
     if not run.is_peft:
         warnings.append(f"{run.method} run: model/ is already a full model, nothing to merge; copying it")
     if run.method == "qlora":
-        warnings.append(QLORA_WARNING)
+        warnings.append(QLORA_WARNING if qlora_base == "original" else QLORA_QUANTIZED_NOTE)
     return run, warnings
 
 
@@ -118,14 +129,16 @@ def merge_run(
     overwrite: bool = False,
     progress: ProgressFn | None = None,
     device: str = "cpu",
+    qlora_base: str = "original",
 ) -> ExportResult:
     """Merge the adapter into the base and save a full safetensors model with its tokenizer.
 
     Full/freeze runs: their model/ is copied. Raises UserError before loading anything when a
     merge cannot work (prompt-learning methods, unfinished run, occupied output folder).
+    qlora_base: merge a QLoRA adapter into the "original" base weights or the "quantized" ones.
     """
     start = time.perf_counter()
-    run, warnings = check_merge(run_path)
+    run, warnings = check_merge(run_path, qlora_base)
     out = check_output(out, overwrite)
     staging = _staging(out)
     if not run.is_peft:
@@ -137,7 +150,7 @@ def merge_run(
         return _result(out, "copied", warnings, start)
 
     try:
-        _merge_into(run, staging, device, progress)
+        _merge_into(run, staging, device, progress, from_quantized=qlora_base == "quantized")
         _describe(staging, run, kind="merged", warnings=warnings)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -161,7 +174,8 @@ def merge_dtype_name(recipe: Any, config_dtype: str | None) -> str:
     return "float32"
 
 
-def _merge_into(run: RunFolder, staging: Path, device: str, progress: ProgressFn | None) -> None:
+def _merge_into(run: RunFolder, staging: Path, device: str, progress: ProgressFn | None, *, from_quantized: bool) -> None:
+    import torch
     from peft import PeftModel
 
     from tuitune.core.chat import training_chat_template
@@ -171,11 +185,18 @@ def _merge_into(run: RunFolder, staging: Path, device: str, progress: ProgressFn
 
     recipe = run.recipe.copy()
     source = resolve_model(recipe.model_path)
-    recipe.model.dtype = merge_dtype_name(run.recipe, _checkpoint_dtype(source.path))
-    if recipe.method.type == "qlora":
-        recipe.method.type = "lora"  # load the base unquantized: the merge target is full precision
-    report(progress, "load", f"loading {run.recipe.model.name_or_path} ({recipe.model.dtype}, unquantized)")
-    base, tokenizer, _ = load_base_model(recipe, device=device, source=source)
+    dtype_name = merge_dtype_name(run.recipe, _checkpoint_dtype(source.path))
+    if recipe.method.type == "qlora" and from_quantized:
+        report(progress, "load", f"loading {run.recipe.model.name_or_path} quantized as in training, then dequantizing")
+        base, tokenizer, _ = load_base_model(run.recipe, device=device, source=source)
+        # bitsandbytes layers back to plain Linear layers holding the rounded weights.
+        base = base.dequantize(dtype=getattr(torch, dtype_name))
+    else:
+        recipe.model.dtype = dtype_name
+        if recipe.method.type == "qlora":
+            recipe.method.type = "lora"  # load the base unquantized: the merge target is full precision
+        report(progress, "load", f"loading {run.recipe.model.name_or_path} ({dtype_name}, unquantized)")
+        base, tokenizer, _ = load_base_model(recipe, device=device, source=source)
     report(progress, "load", f"adding the adapter from {run.adapter_dir}")
     model = PeftModel.from_pretrained(base, str(run.adapter_dir), is_trainable=False)
     report(progress, "merge", "merging the adapter into the weights")
