@@ -268,6 +268,16 @@ def test_cli_unfinished_run_says_training_has_not_finished(tmp_path, tiny_model_
     assert "tuitune runs watch halfway" in err
 
 
+def test_cli_broken_run_recipe_names_the_file_and_key(tmp_path, capsys):
+    run = tmp_path / "broken"
+    run.mkdir()
+    (run / "recipe.toml").write_text('name = "broken"\n[lora]\nr = 0\n')
+    code = cli.main(["chat", str(run), "--prompt", "hi"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{run / 'recipe.toml'}: lora.r: 0 is out of range (an integer 1..4096)" in err
+
+
 def test_cli_compare_with_a_plain_model_is_refused(tiny_model_dir, capsys):
     code = cli.main(["chat", str(tiny_model_dir), "--compare", "--prompt", "hi"])
     assert code == 2

@@ -158,6 +158,22 @@ def test_data_file_and_max_samples(runs, data_file, tmp_path):
     assert report.examples == 4 and report.data == str(other)
 
 
+def test_plain_text_data_gives_perplexity_only(runs, data_file, tmp_path):
+    text = tmp_path / "notes.jsonl"
+    text.write_text("".join(json.dumps({"text": f"{MEMORY_PROMPT} {MEMORY_ANSWER} {i}"}) + "\n" for i in range(3)))
+    run = runs.get("lora", data__path=str(text), data__format="text", data__val_size=0.4, name="text_run")
+    report = ev.evaluate_run(run, device="cpu", write=False)
+    assert report.examples == 1 and report.answered == 0 and report.samples == []
+    assert report.tuned.exact_match is None and math.isfinite(report.tuned.perplexity)
+    assert any("plain text" in n for n in report.notes)
+
+
+def test_qlora_report_says_which_base(runs, data_file):
+    report = ev.evaluate_run(_run(runs, data_file, "qlora"), max_new_tokens=24, device="cpu", write=False)
+    assert report.tuned.exact_match == 1.0
+    assert any("4-bit quantized base" in n for n in report.notes)
+
+
 def test_cancel_stops_evaluation(runs, data_file):
     cancel = threading.Event()
     cancel.set()

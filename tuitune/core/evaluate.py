@@ -313,6 +313,9 @@ def evaluate_run(
             answers.append(session.reply(it.context or [], settings, cancel, use_adapter=use_adapter).strip())
         return nll, tokens, answers
 
+    if run.method == "qlora":
+        bits = run.recipe.quantization.bits
+        notes.append(f"qlora run: the base is the {bits}-bit quantized base the adapter was trained on (adapter switched off)")
     session = ChatSession(tuned)
     tuned_nll, tokens, tuned_answers = score(session, "tuned", True)
     if tuned.kind == "adapter":
