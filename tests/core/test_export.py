@@ -201,7 +201,9 @@ def test_adapter_export_is_self_describing_and_loads_with_peft(runs, tiny_model_
     from transformers import AutoModelForCausalLM
 
     run = runs.get("lora")
+    (run / "adapter" / "training_args.bin").write_bytes(b"pickle")  # as the Trainer leaves it
     result = export.export_adapter(run, tmp_path / "adapter")
+    assert "training_args.bin" not in result.files
     out = tmp_path / "adapter"
     assert {"adapter_config.json", "adapter_model.safetensors", "README.md", "tuitune.json", export.RECIPE_COPY} <= set(result.files)
     meta = json.loads((out / "tuitune.json").read_text())

@@ -114,7 +114,8 @@ def export_adapter(
     out = check_output(out, overwrite)
     staging = _staging(out)
     report(progress, "copy", f"copying {run.adapter_dir}")
-    shutil.copytree(run.adapter_dir, staging)
+    # training_args.bin (written by the Trainer) is a pickle of training settings, not part of the adapter.
+    shutil.copytree(run.adapter_dir, staging, ignore=shutil.ignore_patterns("training_args.bin"))
     _portable_base_name(staging / "adapter_config.json", run)
     _describe(staging, run, kind="adapter", warnings=[])
     _finish(staging, out)
