@@ -704,6 +704,13 @@ def _largest_trainable(spec: ModelSpec, s: Setup) -> int:
     return max(1, adapter_params(spec, s) // max(1, spec.num_layers) // 2)
 
 
+def plan(spec: ModelSpec, recipe: Recipe, available_bytes: int | None, **kwargs: Any) -> Any:
+    """The fit planner (tuitune.core.fit_plan.plan): methods table, limits, suggestions -> FitPlan."""
+    from tuitune.core.fit_plan import plan as fit_plan
+
+    return fit_plan(spec, recipe, available_bytes, **kwargs)
+
+
 def with_overrides(s: Setup, **changes: Any) -> Setup:
     """A copy of the setup with some inputs changed (used by the planner)."""
     return replace(s, **changes)

@@ -343,8 +343,9 @@ def _cache_put(path: Path, data: dict[str, Any]) -> None:
         pass  # a cache that cannot be written only costs time
 
 
-def _hub_config(repo_id: str) -> Path | None:
-    """config.json of a hub repo: from the hub cache, else fetched (only that file) when online."""
+def _hub_config(repo_id: str, *, fetch: bool) -> Path | None:
+    """config.json of a hub repo: from the hub cache, else (fetch=True) only that file is
+    downloaded when online. None when neither works."""
     from huggingface_hub import hf_hub_download
 
     from tuitune.core.models import hub_offline
@@ -353,7 +354,7 @@ def _hub_config(repo_id: str) -> Path | None:
         return Path(hf_hub_download(repo_id, "config.json", local_files_only=True))
     except Exception:  # noqa: BLE001 - not cached
         pass
-    if hub_offline():
+    if not fetch or hub_offline():
         return None
     try:
         return Path(hf_hub_download(repo_id, "config.json"))
@@ -384,8 +385,9 @@ def model_spec(name_or_path: str) -> ModelSpec:
         raise UserError(f"{path} is not a model folder, config.json or .gguf file", HOW_TO_NAME_A_MODEL)
     key = catalog.catalog_key(text)
     if HUB_ID_RE.match(text):
-        # A hub id's own config wins when it is cached or fetchable; the catalog covers offline use.
-        cfg_path = _hub_config(text) if key is None or key.lower() != text.lower() else None
+        # The repo's own config wins when it is in the hub cache. It is fetched only for models the
+        # catalog does not know: the catalog answers at once, even with a slow or absent network.
+        cfg_path = _hub_config(text, fetch=key is None)
         if cfg_path is not None:
             return _renamed(spec_from_config_file(cfg_path, text), "hub")
     if key is not None:
