@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from rich.console import Console
 
-    console = Console(file=sys.stdout, highlight=False)
+    # Piped output (files, grep) gets wide lines instead of 80-column wrapping.
+    console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 120)
     for part in render(spec, rec, result, where, cards):
         console.print(part)
     return 0

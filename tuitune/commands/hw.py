@@ -22,7 +22,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from rich.console import Console
 
-    console = Console(file=sys.stdout, highlight=False)
+    # Piped output (files, grep) gets wide lines instead of 80-column wrapping.
+    console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 120)
     for part in render(report):
         console.print(part)
     return 0
@@ -58,7 +59,7 @@ def render(report) -> list:  # noqa: ANN001 - HardwareReport; rich renderables f
         out.append(
             f"driver {report.driver_version or '?'}, CUDA driver {report.cuda_driver_version or '?'}, "
             f"torch built for CUDA {report.torch_cuda_version or 'none (CPU build)'}"
-            + (" [fake GPUs from TUITUNE_FAKE_GPU]" if report.gpu_probe == "fake" else "")
+            + (" (fake GPUs from TUITUNE_FAKE_GPU)" if report.gpu_probe == "fake" else "")
         )
     else:
         out.append(

@@ -132,15 +132,25 @@ ALIASES: dict[str, str] = {
     "smollm2-1.7b": "HuggingFaceTB/SmolLM2-1.7B",
 }
 
-# Suffixes of fine-tuned variants that keep the base architecture (…-Instruct, …-chat-hf, -it).
-_VARIANT = re.compile(r"[-_.]?(instruct|chat|it|hf|base)(-v?\d+(\.\d+)*)?$", re.IGNORECASE)
+# Words of fine-tuned variants that keep the base architecture (…-Instruct, …-chat-hf, -it).
+_VARIANT = re.compile(r"[-_](instruct|chat|it|hf|base)(?=$|[-_])", re.IGNORECASE)
 
 
 def _norm(name: str) -> str:
     return name.strip().lower()
 
 
+def _short(name: str) -> str:
+    """'meta-llama/Meta-Llama-3-8B-Instruct' -> 'llama-3-8b' (org, 'meta-' and variant words removed)."""
+    short = _norm(name).split("/", 1)[-1]
+    if short.startswith("meta-"):
+        short = short[len("meta-") :]
+    return _VARIANT.sub("", short)
+
+
 _BY_LOWER = {_norm(k): k for k in CATALOG}
+_BY_SHORT = {_short(k): k for k in CATALOG}
+_BY_SHORT.update({_short(a): k for a, k in ALIASES.items()})
 
 
 def catalog_key(name: str) -> str | None:
@@ -150,21 +160,7 @@ def catalog_key(name: str) -> str | None:
         return _BY_LOWER[low]
     if low in ALIASES:
         return ALIASES[low]
-    # Strip the org for alias lookups ("Qwen/Qwen2.5-7B-Instruct" -> "qwen2.5-7b-instruct").
-    short = low.split("/", 1)[-1]
-    if short.startswith("meta-"):
-        short = short[len("meta-") :]
-    for _ in range(3):  # "Llama-2-7b-chat-hf" needs two strips
-        if short in ALIASES:
-            return ALIASES[short]
-        for key in _BY_LOWER:
-            if key.split("/", 1)[-1] == short:
-                return _BY_LOWER[key]
-        stripped = _VARIANT.sub("", short)
-        if stripped == short:
-            break
-        short = stripped
-    return None
+    return _BY_SHORT.get(_short(name))
 
 
 def catalog_config(name: str) -> dict[str, Any] | None:

@@ -122,6 +122,7 @@ class HardwareReport:
         for g in d["gpus"]:
             cc = g["compute_capability"]
             g["compute_capability"] = f"{cc[0]}.{cc[1]}" if cc else None
+            g["processes"] = list(g["processes"])
             g["used_bytes"] = None if g["total_bytes"] is None or g["free_bytes"] is None else g["total_bytes"] - g["free_bytes"]
         d["has_gpu"] = self.has_gpu
         return d
@@ -164,7 +165,9 @@ def visible_devices(env_value: str | None, uuids: list[str]) -> tuple[list[int],
             matches = [i for i, u in enumerate(uuids) if u.lower().startswith(key)]
             idx = matches[0] if len(matches) == 1 else None
         if idx is None or idx in out:
-            if item and item != "-1":
+            if idx is not None:
+                problems.append(f"CUDA_VISIBLE_DEVICES repeats '{item}'; it and later entries are ignored")
+            elif item and item != "-1":
                 problems.append(
                     f"CUDA_VISIBLE_DEVICES entry '{item}' matches no GPU (there are {n}); it and later entries are ignored"
                 )
