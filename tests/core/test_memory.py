@@ -342,3 +342,12 @@ def test_math_sanity_for_full_fine_tuning():
     e = memory.estimate(spec, recipe("full", model__dtype="bfloat16", train__batch_size=1, data__cutoff_len=16))
     static = e.components["weights"] + e.components["optimizer"] + e.components["gradients"]
     assert math.isclose(static, 8 * spec.total_params, rel_tol=0.02)
+
+
+def test_cli_estimate_for_cpu_training_of_the_demo_model():
+    res = _cli("HuggingFaceTB/SmolLM2-135M-Instruct", "--device", "cpu", "--seq-len", "256", "--json")
+    assert res.returncode == 0, res.stderr
+    d = json.loads(res.stdout)
+    assert d["components"]["cuda_context"] == 0 and d["available_from"] == "free RAM here"
+    assert d["components"]["weights"] == 134_515_008 * 4  # fp32 on CPU
+    assert d["verdict"] == "fits"

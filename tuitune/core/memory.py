@@ -11,7 +11,8 @@ reports after a real step):
   forward end   weights + optimizer states + saved activations + logits being formed
   loss backward weights + states + saved activations + the three V x T fp32 loss tensors
   layer backward weights + states + checkpoints + one recomputed layer + its gradient workspace
-  backward end  weights + states + every gradient (+ what the optimizer step allocates)
+  backward end  weights + states + every gradient (+ tied embedding gradients being summed)
+  optimizer step weights + states + every gradient + what the optimizer step allocates
 Steady state (second step and later) is assumed: optimizer states exist from the first step.
 
 Where each formula comes from is written next to it. The activation terms enumerate the tensors
@@ -601,15 +602,34 @@ def estimate_setup(spec: ModelSpec, s: Setup, available_bytes: int | None = None
     phases["loss backward"] = {
         "activations": saved_act,
         "logits": T * loss_backward,
-        "gradients": max(grads_during_forward, head_grad),
+        "gradients": grads_during_forward,
         "workspace": 0.0,
     }
+    if head_trainable:
+        # The output head's backward: its weight gradient appears while the logits' gradient (in the
+        # compute dtype) is still alive; the three fp32 loss tensors are gone by then.
+        phases["head backward"] = {
+            "activations": saved_act,
+            "logits": T * a * spec.vocab_size,
+            "gradients": max(grads_during_forward, head_grad),
+            "workspace": 0.0,
+        }
     recompute = T * layer_recompute if s.gradient_checkpointing else 0.0
     phases["layer backward"] = {
         "activations": saved_act - T * final_norm + recompute,
         "logits": 0.0,
         "gradients": max(grads_during_forward, head_grad),
         "workspace": T * layer_workspace_bytes(spec, s) + dequant_tmp + dora_tmp,
+    }
+    # End of backward: every gradient exists. A trainable tied embedding gets two gradients, from
+    # the output head and from the embedding lookup; AccumulateGrad adds them out of place, so for a
+    # moment three vocab x hidden tensors are alive (measured on CPU with the demo model).
+    tied_sum = 2 * spec.vocab_size * h * pb if (spec.tie_embeddings and s.method == "full") else 0.0
+    phases["backward end"] = {
+        "activations": 0.0,
+        "logits": 0.0,
+        "gradients": grads,
+        "workspace": tied_sum,
     }
     phases["optimizer step"] = {
         "activations": 0.0,
