@@ -72,8 +72,8 @@ class Suggestion:
 class FitPlan:
     estimate: MemoryEstimate
     methods: list[MethodFit]
-    max_batch: int  # largest batch size that fits (0: not even 1)
-    max_seq: int  # longest sequence that fits at the chosen batch size (0: not even MIN_SEQ)
+    max_batch: int | None  # largest batch size that fits (0: not even 1; None: no memory figure)
+    max_seq: int | None  # longest sequence that fits at the chosen batch size (0: not even MIN_SEQ)
     suggestions: list[Suggestion] = field(default_factory=list)
     available_bytes: int | None = None
 
@@ -155,7 +155,7 @@ def plan(
         e = estimate_setup(spec, _method_setup(s, method, bits), available_bytes)
         methods.append(MethodFit(label, method, bits, e.train_peak_bytes, e.verdict, e.trainable_params))
     if available_bytes is None:
-        return FitPlan(est, methods, 0, 0, [], None)
+        return FitPlan(est, methods, None, None, [], None)
     limit = spec.max_position_embeddings or None
     mb = max_batch_size(spec, s, available_bytes)
     ms = max_seq_len(spec, s, available_bytes, limit)
