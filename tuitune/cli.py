@@ -18,6 +18,8 @@ COMMANDS: dict[str, str] = {
     "chat": "tuitune.commands.chat",
     "eval": "tuitune.commands.evaluate",
     "export": "tuitune.commands.export",
+    "hw": "tuitune.commands.hw",
+    "estimate": "tuitune.commands.estimate",
 }
 
 
