@@ -90,11 +90,13 @@ async def test_bad_value_shows_the_schema_message_inline_and_recovers(recipe_app
         error = r.error_text
         assert "0 is out of range" in error and FIELDS["lora.r"].allowed() in error
         assert form(app).recipe.lora.r == 8  # the recipe keeps the last good value
-        assert "1 problems" in str(app.screen.query_one("#recipe-status").render())
-        assert "lora.r: 0 is out of range" in str(app.screen.query_one("#problems").get_option_at_index(0).prompt)
+        assert "1 problem" in str(app.screen.query_one("#recipe-status").render())
+        assert "lora.r: 0 is out of range" in str(
+            app.screen.query_one("#problems").get_option_at_index(0).prompt
+        )
 
         await type_into(pilot, "lora.r", "abc")
-        assert "\"abc\" is not valid" in r.error_text
+        assert '"abc" is not valid' in r.error_text
 
         await type_into(pilot, "lora.r", "16")
         assert not r.has_class("-invalid")
@@ -248,6 +250,18 @@ async def test_save_writes_toml_that_loads_back_equal(recipe_app, recipes_dir):
         assert str(target) in str(app.screen.query_one("#recipe-status").render())
 
 
+async def test_saving_a_copy_renames_the_run_that_followed_the_file_name(recipe_app, recipes_dir):
+    app = recipe_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_recipe_by_list(pilot, "quickstart.toml")  # name = "quickstart"
+        await save_as(pilot, "identity-r16.toml")
+        target = recipes_dir / "identity-r16.toml"
+        await wait_for(pilot, target.exists, what="saved file")
+        assert load_recipe(target)[0].name == "identity-r16"  # not runs/quickstart again
+        assert row(app, "name").editor.value == "identity-r16"
+        assert load_recipe(recipes_dir / "quickstart.toml")[0].name == "quickstart"
+
+
 async def test_overwrite_asks_first(recipe_app, recipes_dir):
     app = recipe_app()
     target = recipes_dir / "quickstart.toml"
@@ -297,3 +311,17 @@ async def test_loading_over_unsaved_changes_asks_first(recipe_app):
         await pilot.press("n")
         await pilot.pause()
         assert form(app).recipe.lora.r == 4
+
+
+async def test_command_palette_jumps_to_a_field(recipe_app):
+    app = recipe_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "CommandPalette", what="palette")
+        await pilot.press(*"lora.dropout")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(
+            pilot, lambda: app.focused is row(app, "lora.dropout").editor, what="focus on lora.dropout"
+        )
+        assert FIELDS["lora.dropout"].text("en")[:40] in str(app.screen.query_one("#guidance").render())

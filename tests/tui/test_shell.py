@@ -23,13 +23,19 @@ async def test_function_keys_reach_every_mode(make_app):
             assert f" {mode.key.upper()} {t('mode.' + mode.name)} " in str(bar.render())
 
 
-async def test_alt_digits_switch_modes_where_f_keys_are_swallowed(make_app):
-    app = make_app()
-    async with app.run_test() as pilot:
-        await pilot.press("alt+3")
+async def test_ctrl_g_lists_the_modes_for_terminals_without_f_keys(make_app):
+    app = make_app(start_mode="recipe")
+    async with app.run_test() as pilot:  # 80x24
+        await pilot.press("ctrl+g")  # from inside the form: an Input has the focus
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "GoToDialog", what="go-to list")
+        await pilot.press("7")
+        await wait_for(pilot, lambda: app.current_mode == "export", what="export by digit")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "GoToDialog", what="go-to list")
+        await pilot.press("up", "enter")  # the list starts on the current mode
+        await wait_for(pilot, lambda: app.current_mode == "chat", what="chat by arrow and enter")
+        await pilot.press("alt+3")  # terminals with the kitty keyboard protocol report alt+digit
         await wait_for(pilot, lambda: app.current_mode == "recipe", what="alt+3")
-        await pilot.press("alt+7")
-        await wait_for(pilot, lambda: app.current_mode == "export", what="alt+7")
 
 
 async def test_command_palette_opens_a_mode(make_app):
@@ -106,7 +112,11 @@ async def test_failed_worker_shows_the_error_dialog(make_app):
         shown = "\n".join(str(w.render()) for w in app.screen.query("Static"))
         assert "no such model" in shown and "check the name" in shown
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.current_mode == "recipe" and type(app.screen).__name__ == "RecipeScreen", what="dialog closed")
+        await wait_for(
+            pilot,
+            lambda: app.current_mode == "recipe" and type(app.screen).__name__ == "RecipeScreen",
+            what="dialog closed",
+        )
 
 
 async def test_unexpected_worker_error_keeps_its_traceback_in_details(make_app):

@@ -24,7 +24,7 @@ def _mode_screen(mode):  # a factory per mode, so the screen module is imported 
 
 
 class TuituneApp(App[int]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute, so subclasses elsewhere find it
     TITLE = "tuitune"
     MODES = {mode.name: _mode_screen(mode) for mode in ALL_MODES}
     COMMANDS = App.COMMANDS | {TuituneCommands}
@@ -33,7 +33,10 @@ class TuituneApp(App[int]):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
     BINDINGS = [
         *(Binding(m.key, f"switch_mode('{m.name}')", m.name, show=False) for m in ALL_MODES),
-        *(Binding(m.alt_key, f"switch_mode('{m.name}')", m.name, show=False) for m in ALL_MODES),
+        # alt+digit reaches us only from terminals with the kitty keyboard protocol: xterm-style ones
+        # send ESC 1, which Textual reads as the "¡" macOS types for Option+1. Everywhere: ctrl+g.
+        *(Binding(f"alt+{m.digit}", f"switch_mode('{m.name}')", m.name, show=False) for m in ALL_MODES),
+        Binding("ctrl+g", "go_to", "key.goto"),
         Binding("ctrl+q", "quit", "key.quit", show=True, priority=True),
         Binding("ctrl+p", "command_palette", "key.palette", show=False, priority=True),
     ]
@@ -60,6 +63,17 @@ class TuituneApp(App[int]):
     def on_mount(self) -> None:
         self.sub_title = t("app.subtitle", self.lang)
         self.switch_mode(self.start_mode)
+
+    def action_go_to(self) -> None:
+        """ctrl+g: a list of the modes, for terminals (or fingers) without F-keys."""
+        from tuitune.tui.dialogs.go_to import GoToDialog
+
+        def chosen(mode: str | None) -> None:
+            if mode:
+                self.switch_mode(mode)
+
+        if not isinstance(self.screen, GoToDialog):
+            self.push_screen(GoToDialog(self.current_mode), chosen)
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         if not self.blink and hasattr(event.widget, "cursor_blink"):

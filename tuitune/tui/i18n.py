@@ -18,6 +18,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "app.subtitle": ("fine-tune LLMs from a terminal", "在终端里微调大模型"),
     "key.palette": ("Commands", "命令"),
     "key.quit": ("Quit", "退出"),
+    "key.goto": ("Go to", "转到"),
+    "goto.title": ("Go to (press a digit or choose)", "转到（按数字或选择）"),
     "palette.goto": ("Go to {title}", "转到 {title}"),
     "palette.goto_help": ("Switch to the {title} screen ({key})", "切换到“{title}”页（{key}）"),
     # modes: short name for the mode bar, full title for the screen heading
@@ -40,8 +42,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "planned.will_show": ("It will show:", "它将显示："),
     "planned.today": ("Today, from a shell:", "目前可在命令行中使用："),
     "planned.elsewhere": (
-        "Recipe form: F3 (or alt+3). All screens: F1-F7, or ctrl+p for commands.",
-        "配方表单：F3（或 alt+3）。所有页面：F1–F7，或 ctrl+p 打开命令面板。",
+        "Recipe form: F3. All screens: F1-F7, or ctrl+g to choose one; ctrl+p for every command.",
+        "配方表单：F3。所有页面：F1–F7，或 ctrl+g 选择；ctrl+p 打开命令面板。",
     ),
     "planned.run": ("Run to open: {run}", "将打开的运行：{run}"),
     "hardware.will": (
@@ -54,7 +56,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "按组成部分显示的显存估算条形图，以及哪些方法放得下你的显卡\n"
         "放得下的最大批大小和序列长度",
     ),
-    "hardware.cmd": ("tuitune hw   ·   tuitune estimate MODEL --method qlora --gpu-memory 24GB", "tuitune hw   ·   tuitune estimate MODEL --method qlora --gpu-memory 24GB"),
+    "hardware.cmd": (
+        "tuitune hw   ·   tuitune estimate MODEL --method qlora --gpu-memory 24GB",
+        "tuitune hw   ·   tuitune estimate MODEL --method qlora --gpu-memory 24GB",
+    ),
     "dataset.will": (
         "open a file, see its detected format and override it, map columns\n"
         "page through rows; one row rendered through the chat template, trained tokens coloured\n"
@@ -78,23 +83,30 @@ STRINGS: dict[str, tuple[str, str]] = {
     "runs.will": (
         "every run in the runs folder with its status, steps and best loss\n"
         "reattach to a running training and replay its history",
-        "运行目录中的所有运行及其状态、步数和最佳损失\n"
-        "重新连接正在进行的训练并回放历史",
+        "运行目录中的所有运行及其状态、步数和最佳损失\n重新连接正在进行的训练并回放历史",
     ),
-    "runs.cmd": ("tuitune runs   ·   tuitune runs watch NAME   ·   tuitune stop NAME", "tuitune runs   ·   tuitune runs watch NAME   ·   tuitune stop NAME"),
+    "runs.cmd": (
+        "tuitune runs   ·   tuitune runs watch NAME   ·   tuitune stop NAME",
+        "tuitune runs   ·   tuitune runs watch NAME   ·   tuitune stop NAME",
+    ),
     "chat.will": (
         "chat with a tuned model, streaming, side by side with the base model\n"
         "perplexity before and after, exact match and token F1 on a test file",
-        "与微调后的模型流式对话，可与基础模型并排对比\n"
-        "微调前后的困惑度，以及测试集上的精确匹配和 token F1",
+        "与微调后的模型流式对话，可与基础模型并排对比\n微调前后的困惑度，以及测试集上的精确匹配和 token F1",
     ),
-    "chat.cmd": ("tuitune chat runs/NAME --compare   ·   tuitune eval runs/NAME", "tuitune chat runs/NAME --compare   ·   tuitune eval runs/NAME"),
+    "chat.cmd": (
+        "tuitune chat runs/NAME --compare   ·   tuitune eval runs/NAME",
+        "tuitune chat runs/NAME --compare   ·   tuitune eval runs/NAME",
+    ),
     "export.will": (
         "save the adapter, or merge it into the base model\n"
         "(QLoRA adapters are merged into a dequantized base)",
         "保存适配器，或将其合并进基础模型\n（QLoRA 适配器会合并到反量化后的基础模型）",
     ),
-    "export.cmd": ("tuitune export runs/NAME --adapter OUT   ·   --merge OUT", "tuitune export runs/NAME --adapter OUT   ·   --merge OUT"),
+    "export.cmd": (
+        "tuitune export runs/NAME --adapter OUT   ·   --merge OUT",
+        "tuitune export runs/NAME --adapter OUT   ·   --merge OUT",
+    ),
     # recipe screen
     "recipe.load": ("Load", "载入"),
     "recipe.save": ("Save", "保存"),
@@ -105,14 +117,17 @@ STRINGS: dict[str, tuple[str, str]] = {
     "recipe.save_help": ("Write the recipe as TOML", "将配方保存为 TOML"),
     "recipe.save_as_help": ("Write the recipe under a new file name", "以新文件名保存配方"),
     "recipe.new_help": ("Start from the defaults of a new recipe", "从新配方的默认值开始"),
+    "recipe.field_cmd": ("Edit {label}  ({key})", "编辑 {label}（{key}）"),
     "recipe.unsaved": ("new recipe (not saved)", "新配方（未保存）"),
     "recipe.from": ("{path}", "{path}"),
     "recipe.changes": ("{n} changed", "{n} 项修改"),
     "recipe.no_changes": ("no changes", "无修改"),
     "recipe.problems": ("{n} problems", "{n} 个问题"),
+    "recipe.problem_one": ("1 problem", "1 个问题"),
     "recipe.no_problems": ("valid", "有效"),
     "recipe.loaded": ("Loaded {path}", "已载入 {path}"),
     "recipe.saved": ("Saved {path}", "已保存 {path}"),
+    "recipe.renamed": ("Run name set to {name}, like the file", "运行名称已改为 {name}，与文件名一致"),
     "recipe.load_problems": (
         "{path} has {n} problems; their fields kept the defaults (see Problems)",
         "{path} 有 {n} 个问题，相应字段保留默认值（见问题列表）",

@@ -22,7 +22,7 @@ class Dialog(ModalScreen[Answer]):
             max-width: 95%;
             height: auto;
             max-height: 90%;
-            border: thick $accent;
+            border: round $accent;
             background: $surface;
             padding: 0 1;
         }

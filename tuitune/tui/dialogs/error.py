@@ -13,7 +13,7 @@ from tuitune.tui.dialogs.base import Dialog
 
 class ErrorDialog(Dialog[None]):
     DEFAULT_CSS = """
-    ErrorDialog > #box { border: thick $error; }
+    ErrorDialog > #box { border: round $error; }
     ErrorDialog .dialog-title { color: $text-error; }
     ErrorDialog #details-text { color: $text-muted; }
     """

@@ -17,7 +17,9 @@ class PromptDialog(Dialog[str | None]):
     PromptDialog #error { color: $text-error; height: auto; }
     """
 
-    def __init__(self, title: str, prompt: str, value: str = "", check: Callable[[str], str | None] | None = None) -> None:
+    def __init__(
+        self, title: str, prompt: str, value: str = "", check: Callable[[str], str | None] | None = None
+    ) -> None:
         """`check(text)` returns an error message to show, or None when the text is acceptable."""
         super().__init__()
         self.title_text = title
@@ -29,7 +31,7 @@ class PromptDialog(Dialog[str | None]):
         with Vertical(id="box"):
             yield Static(self.title_text, classes="dialog-title", markup=False)
             yield Static(self.prompt, markup=False)
-            yield Input(self.value, id="answer", select_on_focus=False)
+            yield Input(self.value, id="answer")  # all selected: typing replaces the suggestion
             yield Static("", id="error", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self.t("dialog.ok"), id="ok", variant="primary")

@@ -20,7 +20,7 @@ class Mode:
 
     name: str  # also the i18n keys "mode.NAME" (short) and "mode.NAME.title" (heading)
     key: str  # primary key, an F-key
-    alt_key: str  # for terminals that swallow F-keys (GNOME Terminal eats F1 and F10, macOS the rest)
+    digit: str  # in the ctrl+g "go to" list; also alt+digit where the terminal reports it as such
     screen: str  # "module:Class"
 
     def screen_class(self) -> type[Screen]:
@@ -29,13 +29,13 @@ class Mode:
 
 
 MODES: tuple[Mode, ...] = (
-    Mode("hardware", "f1", "alt+1", "tuitune.tui.screens.hardware:HardwareScreen"),
-    Mode("dataset", "f2", "alt+2", "tuitune.tui.screens.dataset:DatasetScreen"),
-    Mode("recipe", "f3", "alt+3", "tuitune.tui.screens.recipe:RecipeScreen"),
-    Mode("train", "f4", "alt+4", "tuitune.tui.screens.train:TrainScreen"),
-    Mode("runs", "f5", "alt+5", "tuitune.tui.screens.runs:RunsScreen"),
-    Mode("chat", "f6", "alt+6", "tuitune.tui.screens.chat:ChatScreen"),
-    Mode("export", "f7", "alt+7", "tuitune.tui.screens.export:ExportScreen"),
+    Mode("hardware", "f1", "1", "tuitune.tui.screens.hardware:HardwareScreen"),
+    Mode("dataset", "f2", "2", "tuitune.tui.screens.dataset:DatasetScreen"),
+    Mode("recipe", "f3", "3", "tuitune.tui.screens.recipe:RecipeScreen"),
+    Mode("train", "f4", "4", "tuitune.tui.screens.train:TrainScreen"),
+    Mode("runs", "f5", "5", "tuitune.tui.screens.runs:RunsScreen"),
+    Mode("chat", "f6", "6", "tuitune.tui.screens.chat:ChatScreen"),
+    Mode("export", "f7", "7", "tuitune.tui.screens.export:ExportScreen"),
 )
 
 MODE_BY_NAME = {m.name: m for m in MODES}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from tuitune.tui.screens.base import TuituneScreen
@@ -22,7 +22,8 @@ class PlannedScreen(TuituneScreen):
         #planned { padding: 1 2; }
         .planned-title { text-style: bold; color: $text-accent; margin-bottom: 1; }
         .planned-label { color: $text-muted; margin-top: 1; }
-        .planned-list { padding-left: 2; }
+        .planned-item { height: auto; padding-left: 2; }
+        .planned-bullet { width: 2; }
         .planned-cmd { padding-left: 2; color: $text-success; text-style: bold; }
         .planned-hint { margin-top: 1; color: $text-muted; }
     }
@@ -31,12 +32,14 @@ class PlannedScreen(TuituneScreen):
     MODE: ClassVar[str] = ""
 
     def compose_body(self) -> ComposeResult:
-        will = "\n".join("• " + line for line in self.t(self.MODE + ".will").splitlines())
         with VerticalScroll(id="planned"):
             yield Static(self.t(f"mode.{self.MODE}.title"), classes="planned-title", markup=False)
             yield Static(self.t("planned.heading"), markup=False)
             yield Static(self.t("planned.will_show"), classes="planned-label", markup=False)
-            yield Static(will, classes="planned-list", markup=False)
+            for item in self.t(self.MODE + ".will").splitlines():
+                with Horizontal(classes="planned-item"):
+                    yield Static("•", classes="planned-bullet")
+                    yield Static(item, markup=False)
             yield Static(self.t("planned.today"), classes="planned-label", markup=False)
             yield Static(self.t(self.MODE + ".cmd"), classes="planned-cmd", markup=False)
             run = getattr(self.app, "initial_run", None)

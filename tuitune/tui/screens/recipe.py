@@ -7,6 +7,7 @@ problems, changes from the file), and the focused field's guidance under the for
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 from textual import work
@@ -15,10 +16,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
-from tuitune.core.recipe import Problem, Recipe, load_recipe, new_recipe, save_recipe
+from tuitune.core.recipe import FIELDS, RUN_NAME_RE, Problem, Recipe, load_recipe, new_recipe, save_recipe
 from tuitune.tui.dialogs.confirm import ConfirmDialog
 from tuitune.tui.dialogs.open_recipe import OpenRecipeDialog
 from tuitune.tui.dialogs.prompt import PromptDialog
+from tuitune.tui.i18n import allowed_text
 from tuitune.tui.screens.base import PaletteCommand, TuituneScreen
 from tuitune.tui.widgets.guidance import GuidancePanel
 from tuitune.tui.widgets.memory_verdict import MemoryVerdict
@@ -39,9 +41,10 @@ class RecipeScreen(TuituneScreen):
         #recipe-status { height: 1; padding: 0 1; background: $boost; color: $text-muted; }
         #recipe-main { height: 1fr; }
         #recipe-form { width: 1fr; }
-        #recipe-side { width: 32%; min-width: 24; max-width: 60; border-left: solid $primary 50%; padding: 0 1; }
-        #guidance { max-height: 7; }
-        &.-tall #guidance { max-height: 12; }
+        #recipe-side { width: 32%; min-width: 24; max-width: 80; border-left: solid $primary 50%; padding: 0 1; }
+        /* A fixed height: a panel that grew with each field's text would move the form under the cursor. */
+        #guidance { height: 7; }
+        &.-tall #guidance { height: 10; }
         .side-title { text-style: bold; color: $text-primary; margin-top: 1; }
         .side-title.-first { margin-top: 0; }
     }
@@ -89,6 +92,14 @@ class RecipeScreen(TuituneScreen):
         yield PaletteCommand(self.t("recipe.load"), self.t("recipe.load_help"), self.action_load)
         yield PaletteCommand(self.t("recipe.save"), self.t("recipe.save_help"), self.action_save)
         yield PaletteCommand(self.t("recipe.new"), self.t("recipe.new_help"), self.action_new)
+        # Every field that applies, so "rank" or "lora.r" in the palette jumps straight to it.
+        for spec in FIELDS.values():
+            if self.recipe.applies(spec.key):
+                yield PaletteCommand(
+                    self.t("recipe.field_cmd", label=spec.title(self.lang), key=spec.key),
+                    allowed_text(spec, self.lang),
+                    partial(self.form.focus_field, spec.key),
+                )
 
     # ------------------------------------------------------------------ keeping the panels current
 
@@ -116,11 +127,16 @@ class RecipeScreen(TuituneScreen):
         parts = [
             self.t("mode.recipe.title") + ": " + where,
             self.t("recipe.changes", n=changed) if changed else self.t("recipe.no_changes"),
-            self.t("recipe.problems", n=len(problems)) if problems else self.t("recipe.no_problems"),
+            self._problem_count(len(problems)),
         ]
         status = self.query_one("#recipe-status", Static)
         if str(status.render()) != "  ·  ".join(parts):
             status.update("  ·  ".join(parts))
+
+    def _problem_count(self, n: int) -> str:
+        if n == 0:
+            return self.t("recipe.no_problems")
+        return self.t("recipe.problem_one") if n == 1 else self.t("recipe.problems", n=n)
 
     # ------------------------------------------------------------------ load / new
 
@@ -138,7 +154,10 @@ class RecipeScreen(TuituneScreen):
         self.show_recipe(recipe, path)
         if problems:
             listing = "\n".join(p.format() for p in problems[:6])
-            self.notify(self.t("recipe.load_problems", path=path, n=len(problems)) + "\n" + listing, severity="warning")
+            self.notify(
+                self.t("recipe.load_problems", path=path, n=len(problems)) + "\n" + listing,
+                severity="warning",
+            )
         else:
             self.notify(self.t("recipe.loaded", path=path))
         return problems
@@ -188,20 +207,35 @@ class RecipeScreen(TuituneScreen):
             self._suggested_name(),
             check=self._check_name,
         )
+        suggested = self._suggested_name()
         text = await self.app.push_screen_wait(prompt)
         if not text:
             return
         path = self.target_path(text)
+        # The run name followed the file name (quickstart.toml -> runs/quickstart): keep it that way,
+        # so training the copy does not write over the original's run.
+        new_name = path.stem
+        if (
+            self.recipe.name == Path(suggested).stem
+            and new_name != self.recipe.name
+            and RUN_NAME_RE.match(new_name)
+        ):
+            self.form.set_field("name", new_name)
+            self.notify(self.t("recipe.renamed", name=new_name))
         problems = self.form.problems()
         if problems:
             listing = "\n".join("• " + p.format() for p in problems[:8])
             ok = await self.app.push_screen_wait(
-                ConfirmDialog(self.t("recipe.save_bad_title"), self.t("recipe.save_bad", n=len(problems), list=listing))
+                ConfirmDialog(
+                    self.t("recipe.save_bad_title"), self.t("recipe.save_bad", n=len(problems), list=listing)
+                )
             )
             if not ok:
                 return
         if path.exists():
-            ok = await self.app.push_screen_wait(ConfirmDialog(self.t("recipe.overwrite_title"), self.t("recipe.overwrite", path=path)))
+            ok = await self.app.push_screen_wait(
+                ConfirmDialog(self.t("recipe.overwrite_title"), self.t("recipe.overwrite", path=path))
+            )
             if not ok:
                 return
         try:

@@ -42,9 +42,10 @@ class FieldRow(Widget):
     FieldRow {
         layout: grid;
         grid-size: 2;
-        grid-columns: 22 1fr;
+        grid-columns: 24 1fr;
         grid-rows: auto;
         height: auto;
+        max-width: 110;  /* on a wide terminal a select 150 columns wide is harder to read, not easier */
         padding: 0 1;
         & .field-label { color: $text-muted; }
         & .field-editor { width: 1fr; }
@@ -53,7 +54,7 @@ class FieldRow(Widget):
         & Switch.field-editor:focus { background: $accent 30%; }
         & Checkbox { width: auto; height: 1; margin-left: 1; }
         & .switch-state { margin-left: 1; color: $text-muted; }
-        & .field-error { column-span: 2; color: $text-error; padding-left: 22; }
+        & .field-error { column-span: 2; color: $text-error; padding-left: 24; }
         &.-invalid .field-label { color: $text-error; }
         &:focus-within { background: $boost; }
         &:focus-within .field-label { color: $text-accent; text-style: bold; }
@@ -75,6 +76,8 @@ class FieldRow(Widget):
         self.spec = spec
         self.lang = lang
         self._initial = value
+        self._value = value  # the last good value shown; editors echo it back when mounted
+        self._error: Static | None = None
 
     # ------------------------------------------------------------------ building
 
@@ -92,8 +95,13 @@ class FieldRow(Widget):
             is_word = isinstance(value, str)
             shown = format_value(spec, spec.default if is_word else value)
             with Horizontal(classes="field-pair"):
-                yield Input(shown, compact=True, disabled=is_word, classes="field-editor",
-                            placeholder=t("field.list_placeholder", self.lang))
+                yield Input(
+                    shown,
+                    compact=True,
+                    disabled=is_word,
+                    classes="field-editor",
+                    placeholder=t("field.list_placeholder", self.lang),
+                )
                 for word in spec.list_or:
                     yield Checkbox(word, value=is_word and value == word, compact=True, classes="field-or")
         else:
@@ -105,7 +113,9 @@ class FieldRow(Widget):
             yield Select(options, value=value, allow_blank=False, compact=True, classes="field-editor")
         else:
             placeholder = t("field.table_placeholder", self.lang) if spec.kind == "table" else ""
-            yield Input(format_value(spec, value), compact=True, classes="field-editor", placeholder=placeholder)
+            yield Input(
+                format_value(spec, value), compact=True, classes="field-editor", placeholder=placeholder
+            )
 
     def _on_off(self, value: bool) -> str:
         return t("field.on" if value else "field.off", self.lang)
@@ -120,6 +130,7 @@ class FieldRow(Widget):
         """Show a value (from a loaded recipe) without posting Edited, and clear any error."""
         spec = self.spec
         editor = self.editor
+        self._value = value
         with self.prevent(Input.Changed, Select.Changed, Switch.Changed, Checkbox.Changed):
             if isinstance(editor, Switch):
                 editor.value = bool(value)
@@ -136,23 +147,30 @@ class FieldRow(Widget):
 
     def show_problem(self, problem: Problem | None) -> None:
         self.set_class(problem is not None, "-invalid")
-        shown = self.query(".field-error")
+        # Track the error line by reference: mounting is asynchronous, so a query right after a
+        # mount (fast typing: "" then "1") would not find it yet and the stale error would stay.
         if problem is None:
-            shown.remove()
+            if self._error is not None:
+                self._error.remove()
+                self._error = None
             return
         text = inline_error(problem, self.spec, self.lang)
-        if shown:
-            shown.first(Static).update(text)
+        if self._error is None:
+            self._error = Static(text, classes="field-error", markup=False)
+            self.mount(self._error)
         else:
-            self.mount(Static(text, classes="field-error", markup=False))
+            self._error.update(text)
 
     @property
     def error_text(self) -> str:
         """The inline error shown under the field ("" when the value is fine)."""
-        shown = self.query(".field-error")
-        return str(shown.first(Static).render()) if shown else ""
+        return str(self._error.render()) if self._error is not None else ""
 
     def _report(self, value: Any, problem: Problem | None) -> None:
+        if problem is None and value == self._value and not self.has_class("-invalid"):
+            return  # no change: e.g. the Changed every Input and Select posts when it is mounted
+        if problem is None:
+            self._value = value
         self.show_problem(problem)
         self.post_message(self.Edited(self, value, problem))
 

@@ -28,7 +28,9 @@ class GuidancePanel(Static):
     def show_field(self, spec: FieldSpec) -> None:
         self.spec = spec
         lang = self.lang
-        default = format_value(spec, spec.default) if spec.kind not in ("bool", "choice") else str(spec.default)
+        default = (
+            format_value(spec, spec.default) if spec.kind not in ("bool", "choice") else str(spec.default)
+        )
         if spec.kind == "bool":
             default = "true" if spec.default else "false"
         self.update(
@@ -36,11 +38,11 @@ class GuidancePanel(Static):
                 (spec.title(lang), "bold $text-accent"),
                 "  ",
                 (spec.key, "$text-muted"),
+                ("  ·  " + t("guidance.default", lang) + ": ", "$text-muted"),
+                default or '""',
                 "\n",
                 (t("guidance.allowed", lang) + ": ", "$text-muted"),
                 allowed_text(spec, lang),
-                ("  ·  " + t("guidance.default", lang) + ": ", "$text-muted"),
-                default or '""',
                 "\n",
                 spec.text(lang),
             )

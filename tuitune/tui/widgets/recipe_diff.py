@@ -40,7 +40,13 @@ class RecipeDiff(Static):
             self.update(t("diff.none", self.lang))
             return
         lines = [
-            Content.assemble((key, "bold"), ": ", (_show(key, old), "$text-error"), " → ", (_show(key, new), "$text-success"))
+            Content.assemble(
+                (key, "bold"),
+                ": ",
+                (_show(key, old), "$text-error"),
+                " → ",
+                (_show(key, new), "$text-success"),
+            )
             for key, old, new in changes
         ]
         self.update(Content("\n").join(lines))

@@ -83,6 +83,13 @@ class RecipeForm(VerticalScroll, can_focus=False):
         self._show_applicable()
         self._changed()
 
+    def set_field(self, key: str, value: object) -> None:
+        """Change one field from the program (not the keyboard), showing it like a user's edit."""
+        self.typed_problems.pop(key, None)
+        self.recipe.set(key, value)
+        self.row(key).set_value(value)
+        self._changed()
+
     def problems(self) -> list[Problem]:
         """Values that could not be read, then everything validate() finds in the working recipe."""
         typed = [p for key, p in self.typed_problems.items() if self.recipe.applies(key)]
@@ -93,7 +100,7 @@ class RecipeForm(VerticalScroll, can_focus=False):
         row = self.row(key)
         if row.display:
             row.editor.focus()
-            self.scroll_to_widget(row)
+            self.call_after_refresh(self.scroll_to_widget, row, animate=False)
 
     # ------------------------------------------------------------------ events
 
@@ -109,7 +116,12 @@ class RecipeForm(VerticalScroll, can_focus=False):
         self._changed()
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
-        for node in event.widget.ancestors_with_self:
+        # Focus events bubble through different numbers of containers, so after quick tabbing they
+        # can arrive out of order: describe what has the focus now, not what the event names.
+        focused = self.screen.focused
+        if focused is None:
+            return
+        for node in focused.ancestors_with_self:
             if isinstance(node, FieldRow):
                 self.post_message(self.FieldFocused(node.spec))
                 return
