@@ -6,7 +6,8 @@ Each picture is taken by driving the real app headless (App.run_test) and export
 
 Needs (Debian): librsvg2-bin (rsvg-convert), fonts-dejavu-core (box drawing), fonts-noto-cjk (Chinese):
     apt-get install -y --no-install-recommends librsvg2-bin fonts-dejavu-core fonts-noto-cjk
-CI does not run this; it is for the README and for looking at the screens.
+CI does not run this; it is for the README and for looking at the screens. The app sees one faked
+24 GB GPU (TUITUNE_FAKE_GPU=24GB, core's fake GpuProbe) so the pictures do not depend on the machine.
 
     PYTHONPATH=. python scripts/screenshots.py [--only NAME ...] [--svg-only]
 """
@@ -95,9 +96,9 @@ SHOTS = [
 
 async def settle(pilot) -> None:
     app = pilot.app
-    for _ in range(100):  # the memory panel answers after its debounce
-        memory = app.screen.query("#memory")
-        if not memory or "…" not in str(memory.first().render()):
+    for _ in range(200):  # the memory panel answers after its debounce
+        memory, form = app.screen.query("#memory"), app.screen.query("#recipe-form")
+        if not memory or (memory.first().last_requested == form.first().recipe and memory.first().is_current):
             break
         await pilot.pause(0.05)
     # Not the workers waiting on an open dialog: they finish when the user answers.
@@ -173,6 +174,8 @@ def main() -> int:
         print("rsvg-convert not found: apt-get install librsvg2-bin (or use --svg-only)", file=sys.stderr)
         return 2
     os.chdir(REPO)  # the app shows paths relative to the repository, as a user would see them
+    # The same pictures on every machine: one faked 24 GB GPU behind core's GpuProbe interface.
+    os.environ.setdefault("TUITUNE_FAKE_GPU", "24GB")
     sys.path.insert(0, str(REPO))
     OUT.mkdir(exist_ok=True)
     for shot in SHOTS:

@@ -14,6 +14,8 @@ import sys
 # name -> module; each module has HELP, register(parser) and run(args) -> int.
 COMMANDS: dict[str, str] = {
     "recipe": "tuitune.commands.recipe",
+    "hw": "tuitune.commands.hw",
+    "estimate": "tuitune.commands.estimate",
 }
 
 

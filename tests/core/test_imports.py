@@ -15,6 +15,24 @@ HEADLESS = [
     "tuitune.core.models",
     "tuitune.core.loading",
     "tuitune.core.errors",
+    "tuitune.core.units",
+    "tuitune.core.catalog",
+    "tuitune.core.model_spec",
+    "tuitune.core.hardware",
+    "tuitune.core.memory",
+    "tuitune.core.fit_plan",
+    "tuitune.core.memory_probe",
+    "tuitune.core.memory_reference",
+]
+# Imported by the TUI's Hardware & Memory screen at start-up: no torch either.
+NO_TORCH = [
+    "tuitune.core.catalog",
+    "tuitune.core.model_spec",
+    "tuitune.core.hardware",
+    "tuitune.core.memory",
+    "tuitune.core.fit_plan",
+    "tuitune.commands.hw",
+    "tuitune.commands.estimate",
 ]
 
 
@@ -27,6 +45,12 @@ def _modules_after_import(module: str) -> set[str]:
 @pytest.mark.parametrize("module", HEADLESS)
 def test_core_module_never_imports_textual(module):
     assert not {m for m in _modules_after_import(module) if m == "textual" or m.startswith("textual.")}
+
+
+@pytest.mark.parametrize("module", NO_TORCH)
+def test_planner_modules_import_no_torch(module):
+    loaded = _modules_after_import(module)
+    assert not loaded & {"torch", "transformers", "peft", "bitsandbytes", "textual"}
 
 
 @pytest.mark.parametrize("module", ["tuitune", "tuitune.cli"])

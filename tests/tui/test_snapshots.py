@@ -11,12 +11,20 @@ from tuitune.tui.screens import MODES
 SIZE = (100, 30)
 
 
+@pytest.fixture(autouse=True)
+def fake_24gb_gpu(monkeypatch):
+    """Pictures must not depend on the machine: every snapshot sees one faked 24 GB GPU."""
+    monkeypatch.setenv("TUITUNE_FAKE_GPU", "24GB")
+
+
 async def settle(pilot) -> None:
     """Wait until the screen stops changing: the memory panel has answered and workers are done."""
     app = pilot.app
     if app.current_mode == "recipe":
-        memory = app.screen.query_one("#memory")
-        await wait_for(pilot, lambda: "…" not in str(memory.render()), what="memory panel")
+        memory, form = app.screen.query_one("#memory"), app.screen.query_one("#recipe-form")
+        await wait_for(
+            pilot, lambda: memory.last_requested == form.recipe and memory.is_current, what="memory"
+        )
     await app.workers.wait_for_complete()
     await pilot.pause()
 

@@ -166,9 +166,15 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "memory.working": ("estimating…", "估算中……"),
     "memory.failed": ("Cannot estimate: {error}", "无法估算：{error}"),
-    "memory.train_peak": ("Training peak", "训练峰值"),
+    "memory.train_peak": ("Training", "训练"),
     "memory.inference": ("Inference", "推理"),
-    "memory.available": ("Available", "可用"),
+    "memory.free": ("{free} free", "可用 {free}"),
+    "memory.no_gpu": ("No GPU here. On a card of:", "本机没有 GPU。若显卡为："),
+    "memory.largest": ("Largest parts", "占用最多"),
+    "verdict.fits": ("fits", "放得下"),
+    "verdict.tight": ("tight", "勉强"),
+    "verdict.does not fit": ("does not fit", "放不下"),
+    "verdict.unknown": ("unknown", "未知"),
     "problems.none": ("No problems.", "没有问题。"),
     "diff.none": ("Nothing changed.", "没有修改。"),
     "field.invalid": ("✗ {message}", "✗ {message}"),
@@ -184,6 +190,20 @@ STRINGS: dict[str, tuple[str, str]] = {
     "dialog.error": ("Error", "错误"),
     "dialog.details": ("Details", "详情"),
     "dialog.hint": ("Hint: {hint}", "提示：{hint}"),
+}
+
+# Memory components in Chinese; in English the estimator's own COMPONENT_LABELS are shown.
+MEMORY_PARTS_ZH = {
+    "weights": "基础权重",
+    "adapter": "适配器",
+    "gradients": "梯度",
+    "optimizer": "优化器状态",
+    "master_weights": "fp32 主权重",
+    "activations": "激活",
+    "logits": "logits 与损失",
+    "workspace": "临时张量",
+    "cuda_context": "CUDA 上下文",
+    "allocator_margin": "分配器余量",
 }
 
 # Words for "what is allowed" in Chinese. English uses FieldSpec.allowed() from the schema itself.

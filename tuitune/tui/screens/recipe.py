@@ -78,7 +78,7 @@ class RecipeScreen(TuituneScreen):
             yield RecipeForm(self._first, self.lang, id="recipe-form")
             with VerticalScroll(id="recipe-side"):
                 yield Static(self.t("panel.memory"), classes="side-title -first")
-                yield MemoryVerdict(self.lang, id="memory")
+                yield MemoryVerdict(self.lang, str(getattr(self.app, "runs_dir", "runs")), id="memory")
                 yield Static(self.t("panel.problems"), classes="side-title")
                 yield ProblemsList(self.lang, id="problems")
                 yield Static(self.t("panel.diff_new"), classes="side-title", id="diff-title")
