@@ -134,6 +134,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "recipe.open_title": ("Open a recipe", "打开配方"),
     "recipe.open_path": ("…or type a path to a .toml file:", "……或输入 .toml 文件路径："),
+    "recipe.not_found": ("{path}: no such file", "{path}：文件不存在"),
     "recipe.open_none": ("(no .toml files in {dir})", "（{dir} 中没有 .toml 文件）"),
     "recipe.save_title": ("Save recipe as", "配方另存为"),
     "recipe.save_prompt": (

@@ -43,6 +43,6 @@ class OpenRecipeDialog(Dialog[Path | None]):
     def _typed(self, event: Input.Submitted) -> None:
         path = Path(event.value.strip()).expanduser()
         if not path.is_file():
-            self.query_one("#error", Static).update(f"{path}: not found" if event.value.strip() else "")
+            self.query_one("#error", Static).update(self.t("recipe.not_found", path=path) if event.value.strip() else "")
             return
         self.dismiss(path)
