@@ -125,6 +125,8 @@ async def test_guidance_follows_focus(recipe_app):
             shown = str(guidance.render())
             assert FIELDS[key].text("en")[:60] in shown, key
             assert FIELDS[key].allowed() in shown, key
+        row(app, "lora.r").editor.focus()
+        await pilot.pause()
         assert app.focused.cursor_blink is False  # tests freeze the cursor (blink=False)
 
 
