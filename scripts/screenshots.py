@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Regenerate screenshots/*.svg and *.png: every screen at 100x30, plus 80x24, 200x60 and Chinese.
+
+Each picture is taken by driving the real app headless (App.run_test) and exporting the screen as SVG
+(App.export_screenshot). PNGs are rendered from the SVGs with librsvg's `rsvg-convert`.
+
+Needs (Debian): librsvg2-bin (rsvg-convert), fonts-dejavu-core (box drawing), fonts-noto-cjk (Chinese):
+    apt-get install -y --no-install-recommends librsvg2-bin fonts-dejavu-core fonts-noto-cjk
+CI does not run this; it is for the README and for looking at the screens. The app sees one faked
+24 GB GPU (TUITUNE_FAKE_GPU=24GB, core's fake GpuProbe) so the pictures do not depend on the machine.
+
+    PYTHONPATH=. python scripts/screenshots.py [--only NAME ...] [--svg-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import html
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "screenshots"
+
+
+@dataclass
+class Shot:
+    name: str
+    mode: str
+    size: tuple[int, int] = (100, 30)
+    lang: str = "en"
+    steps: list[Callable[..., Awaitable[None]]] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- steps
+
+
+async def load_quickstart(pilot) -> None:
+    pilot.app.screen.load_file(Path("recipes/quickstart.toml"))
+    await pilot.pause()
+
+
+async def edit_rank(pilot) -> None:
+    editor = pilot.app.screen.query_one("#field-lora-r").editor
+    editor.focus()
+    await pilot.press("end", "ctrl+u", "1", "6")
+
+
+async def bad_rank(pilot) -> None:
+    editor = pilot.app.screen.query_one("#field-lora-r").editor
+    editor.focus()
+    await pilot.press("end", "ctrl+u", "0")
+
+
+async def focus_method(pilot) -> None:
+    pilot.app.screen.query_one("#field-method-type").editor.focus()
+
+
+async def open_picker(pilot) -> None:
+    await pilot.press("ctrl+o")
+    await pilot.pause(0.3)
+
+
+async def open_palette(pilot) -> None:
+    await pilot.press("ctrl+p")
+    await pilot.pause(0.5)
+
+
+SHOTS = [
+    Shot("hardware", "hardware"),
+    Shot("dataset", "dataset"),
+    Shot("recipe", "recipe", steps=[load_quickstart, edit_rank]),
+    Shot("train", "train"),
+    Shot("runs", "runs"),
+    Shot("chat", "chat"),
+    Shot("export", "export"),
+    Shot("recipe-zh", "recipe", lang="zh", steps=[load_quickstart, focus_method]),
+    Shot("recipe-error", "recipe", steps=[load_quickstart, bad_rank]),
+    Shot("recipe-open", "recipe", steps=[open_picker]),
+    Shot("palette", "hardware", steps=[open_palette]),
+    Shot("recipe-80x24", "recipe", size=(80, 24), steps=[load_quickstart, edit_rank]),
+    Shot("hardware-80x24", "hardware", size=(80, 24)),
+    Shot("recipe-200x60", "recipe", size=(200, 60), steps=[load_quickstart, edit_rank]),
+]
+
+
+# ---------------------------------------------------------------------------- taking pictures
+
+
+async def settle(pilot) -> None:
+    app = pilot.app
+    for _ in range(200):  # the memory panel answers after its debounce
+        memory, form = app.screen.query("#memory"), app.screen.query("#recipe-form")
+        if not memory or (memory.first().last_requested == form.first().recipe and memory.first().is_current):
+            break
+        await pilot.pause(0.05)
+    # Not the workers waiting on an open dialog: they finish when the user answers.
+    busy = [w for w in app.workers if w.group != "recipe-dialog"]
+    if busy:  # (an empty list would mean "all workers" to wait_for_complete)
+        await app.workers.wait_for_complete(busy)
+    await pilot.pause(0.2)
+
+
+async def take(shot: Shot) -> str:
+    from tuitune.tui.app import TuituneApp
+
+    app = TuituneApp(lang=shot.lang, start_mode=shot.mode, recipes_dir="recipes", blink=False)
+    async with app.run_test(size=shot.size) as pilot:
+        await pilot.pause()
+        for step in shot.steps:
+            await step(pilot)
+            await pilot.pause()
+        await settle(pilot)
+        return app.export_screenshot(title=f"tuitune — {shot.name}")
+
+
+TEXT = re.compile(r'<text ([^>]*?)x="([\d.]+)" y="([\d.]+)" textLength="([\d.]+)"([^>]*)>([^<]*)</text>')
+# Rich lays text out on a grid of 0.61 x 20 px cells and relies on textLength to fit the font to it;
+# librsvg ignores textLength. DejaVu Sans Mono advances 0.602 em, so at 12.2 / 0.602 px its glyphs
+# land exactly on the grid (box drawing joins up); Noto CJK supplies the Chinese glyphs.
+RASTER_FONT = "font-family: DejaVu Sans Mono, Noto Sans Mono CJK SC, monospace;\n        font-size: 20.27px;"
+
+
+def for_raster(svg: str) -> str:
+    """Make Rich's SVG render on the terminal grid in librsvg (the SVG files themselves stay as exported).
+
+    Runs that contain wide (CJK) characters are split into one element per character at its cell,
+    because a CJK glyph is narrower than its two cells and the rest of the run would drift left.
+    """
+    from rich.cells import cell_len
+
+    svg = re.sub(r"font-family: Fira Code, monospace;\s*font-size: 20px;", RASTER_FONT, svg)
+
+    def split(m: re.Match[str]) -> str:
+        before, x, y, length, after, content = m.groups()
+        text = html.unescape(content)
+        if cell_len(text) == len(text):
+            return m.group(0)
+        width = float(length) / len(text)  # Rich's textLength counts characters, its x counts cells
+        out, pos = [], float(x)
+        for ch in text:
+            cells = cell_len(ch)
+            if not ch.isspace():
+                nudge = 1.5 if cells == 2 else 0.0  # centre a CJK glyph (20.3 px) in its two cells (24.4 px)
+                out.append(f'<text {before}x="{pos + nudge:.1f}" y="{y}"{after}>{html.escape(ch)}</text>')
+            pos += width * cells
+        return "".join(out)
+
+    return TEXT.sub(split, svg).replace("<svg ", '<svg xml:space="preserve" ', 1)
+
+
+def to_png(svg_path: Path, png_path: Path) -> None:
+    raster = svg_path.with_suffix(".raster.svg")
+    raster.write_text(for_raster(svg_path.read_text(encoding="utf-8")), encoding="utf-8")
+    try:
+        subprocess.run(["rsvg-convert", "--format=png", "-o", str(png_path), str(raster)], check=True)
+    finally:
+        raster.unlink()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", nargs="*", help="names of the shots to take")
+    parser.add_argument("--svg-only", action="store_true", help="skip the PNG conversion")
+    args = parser.parse_args()
+    if not args.svg_only and shutil.which("rsvg-convert") is None:
+        print("rsvg-convert not found: apt-get install librsvg2-bin (or use --svg-only)", file=sys.stderr)
+        return 2
+    os.chdir(REPO)  # the app shows paths relative to the repository, as a user would see them
+    # The same pictures on every machine: one faked 24 GB GPU behind core's GpuProbe interface.
+    os.environ.setdefault("TUITUNE_FAKE_GPU", "24GB")
+    sys.path.insert(0, str(REPO))
+    OUT.mkdir(exist_ok=True)
+    for shot in SHOTS:
+        if args.only and shot.name not in args.only:
+            continue
+        svg = asyncio.run(take(shot))
+        svg_path = OUT / f"{shot.name}.svg"
+        svg_path.write_text(svg, encoding="utf-8")
+        if not args.svg_only:
+            to_png(svg_path, svg_path.with_suffix(".png"))
+        print(f"{svg_path.relative_to(REPO)}  {shot.size[0]}x{shot.size[1]}  {shot.lang}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""The tuitune app: seven modes on F1..F7, a command palette, the theme. Screens do the work.
+
+Start-up stays light: this module imports Textual and the small screen registry only; each screen
+module is imported when its mode is first shown, and nothing here imports torch & co.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+from textual.events import DescendantFocus
+
+from tuitune.tui.i18n import localize_bindings, t
+from tuitune.tui.palette import TuituneCommands
+from tuitune.tui.screens import MODES as ALL_MODES
+
+DEFAULT_THEME = "textual-dark"
+
+
+def _mode_screen(mode):  # a factory per mode, so the screen module is imported on first use
+    return lambda: mode.screen_class()()
+
+
+class TuituneApp(App[int]):
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute, so subclasses elsewhere find it
+    TITLE = "tuitune"
+    MODES = {mode.name: _mode_screen(mode) for mode in ALL_MODES}
+    COMMANDS = App.COMMANDS | {TuituneCommands}
+    # Screens get -short/-tall and -narrow/-wide classes so their CSS can use the room a terminal has.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+    BINDINGS = [
+        *(Binding(m.key, f"switch_mode('{m.name}')", m.name, show=False) for m in ALL_MODES),
+        # alt+digit reaches us only from terminals with the kitty keyboard protocol: xterm-style ones
+        # send ESC 1, which Textual reads as the "¡" macOS types for Option+1. Everywhere: ctrl+g.
+        *(Binding(f"alt+{m.digit}", f"switch_mode('{m.name}')", m.name, show=False) for m in ALL_MODES),
+        Binding("ctrl+g", "go_to", "key.goto"),
+        Binding("ctrl+q", "quit", "key.quit", show=True, priority=True),
+        Binding("ctrl+p", "command_palette", "key.palette", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        lang: str = "en",
+        runs_dir: str | Path = "runs",
+        recipes_dir: str | Path = "recipes",
+        run: str | None = None,
+        start_mode: str | None = None,
+        blink: bool = True,
+    ) -> None:
+        super().__init__()
+        self.lang = lang
+        self.runs_dir = Path(runs_dir)
+        self.recipes_dir = Path(recipes_dir)
+        self.initial_run = run
+        self.start_mode = start_mode or ("runs" if run else ALL_MODES[0].name)
+        self.blink = blink  # tests and screenshots freeze the cursor so pictures are stable
+        self.theme = DEFAULT_THEME
+        localize_bindings(self, lang)
+
+    def on_mount(self) -> None:
+        self.sub_title = t("app.subtitle", self.lang)
+        self.switch_mode(self.start_mode)
+
+    def action_go_to(self) -> None:
+        """ctrl+g: a list of the modes, for terminals (or fingers) without F-keys."""
+        from tuitune.tui.dialogs.go_to import GoToDialog
+
+        def chosen(mode: str | None) -> None:
+            if mode:
+                self.switch_mode(mode)
+
+        if not isinstance(self.screen, GoToDialog):
+            self.push_screen(GoToDialog(self.current_mode), chosen)
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        if not self.blink and hasattr(event.widget, "cursor_blink"):
+            event.widget.cursor_blink = False
+
+    def show_error(self, error: BaseException | str, title: str | None = None) -> None:
+        """The one place failures become a dialog (worker errors arrive here via ReportsWorkerErrors)."""
+        from tuitune.tui.dialogs.error import ErrorDialog
+
+        if isinstance(error, BaseException):
+            dialog = ErrorDialog.from_exception(error, self.lang)
+        else:
+            dialog = ErrorDialog(title or t("dialog.error", self.lang), error)
+        self.push_screen(dialog)
+
+
+def run_app(lang: str = "en", mouse: bool = True, run: str | None = None, runs_dir: str = "runs") -> int:
+    """Entry point used by `tuitune` with no subcommand."""
+    app = TuituneApp(lang=lang, runs_dir=runs_dir, run=run)
+    result = app.run(mouse=mouse)
+    return int(result or 0)

@@ -1,0 +1,264 @@
+"""Interface strings in English and Simplified Chinese.
+
+Only the app's own words live here. Field labels, guidance and section titles come from the recipe
+schema (`tuitune.core.recipe.FIELDS`, `section_labels`) so a field is described in exactly one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LANGS = ("en", "zh")
+
+# key -> (English, Chinese). Keep keys grouped by screen; `t()` raises KeyError on a typo so a
+# missing string fails a test instead of showing a blank.
+STRINGS: dict[str, tuple[str, str]] = {
+    # shell
+    "app.title": ("tuitune", "tuitune"),
+    "app.subtitle": ("fine-tune LLMs from a terminal", "在终端里微调大模型"),
+    "key.palette": ("Commands", "命令"),
+    "key.quit": ("Quit", "退出"),
+    "key.goto": ("Go to", "转到"),
+    "goto.title": ("Go to (press a digit or choose)", "转到（按数字或选择）"),
+    "palette.goto": ("Go to {title}", "转到 {title}"),
+    "palette.goto_help": ("Switch to the {title} screen ({key})", "切换到“{title}”页（{key}）"),
+    # modes: short name for the mode bar, full title for the screen heading
+    "mode.hardware": ("Hardware", "硬件"),
+    "mode.hardware.title": ("Hardware & Memory", "硬件与显存"),
+    "mode.dataset": ("Dataset", "数据集"),
+    "mode.dataset.title": ("Dataset", "数据集"),
+    "mode.recipe": ("Recipe", "配方"),
+    "mode.recipe.title": ("Recipe", "训练配方"),
+    "mode.train": ("Train", "训练"),
+    "mode.train.title": ("Train", "训练"),
+    "mode.runs": ("Runs", "运行"),
+    "mode.runs.title": ("Runs", "运行记录"),
+    "mode.chat": ("Chat", "对话"),
+    "mode.chat.title": ("Chat & Eval", "对话与评估"),
+    "mode.export": ("Export", "导出"),
+    "mode.export.title": ("Export", "导出"),
+    # planned screens
+    "planned.heading": ("This screen is coming in the next release.", "此页面将在下一版本中提供。"),
+    "planned.will_show": ("It will show:", "它将显示："),
+    "planned.today": ("Today, from a shell:", "目前可在命令行中使用："),
+    "planned.elsewhere": (
+        "Recipe form: F3. All screens: F1-F7, or ctrl+g to choose one; ctrl+p for every command.",
+        "配方表单：F3。所有页面：F1–F7，或 ctrl+g 选择；ctrl+p 打开命令面板。",
+    ),
+    "planned.run": ("Run to open: {run}", "将打开的运行：{run}"),
+    "hardware.will": (
+        "GPUs, CPU, RAM and disk with live GPU use and memory\n"
+        "a model picker (catalog, local folder, hub id) with method, batch and sequence controls\n"
+        "the memory estimate as a bar per component, and which methods fit your card\n"
+        "the largest batch size and sequence length that fit",
+        "GPU、CPU、内存和磁盘，GPU 占用与显存实时刷新\n"
+        "模型选择（内置目录、本地目录、Hub 名称）及方法、批大小、序列长度设置\n"
+        "按组成部分显示的显存估算条形图，以及哪些方法放得下你的显卡\n"
+        "放得下的最大批大小和序列长度",
+    ),
+    "hardware.cmd": (
+        "tuitune hw   ·   tuitune estimate MODEL --method qlora --gpu-memory 24GB",
+        "tuitune hw   ·   tuitune estimate MODEL --method qlora --gpu-memory 24GB",
+    ),
+    "dataset.will": (
+        "open a file, see its detected format and override it, map columns\n"
+        "page through rows; one row rendered through the chat template, trained tokens coloured\n"
+        "a token-length histogram against cutoff_len\n"
+        "the problems list, with line numbers",
+        "打开文件，查看并修改识别出的格式，映射列名\n"
+        "分页浏览数据；单行按对话模板渲染，参与训练的 token 着色\n"
+        "token 长度直方图与 cutoff_len 对比\n"
+        "问题列表（含行号）",
+    ),
+    "dataset.cmd": ("tuitune data preview FILE", "tuitune data preview FILE"),
+    "train.will": (
+        "start training the current recipe in a detached process that outlives the app\n"
+        "live loss, learning rate, speed, memory and ETA\n"
+        "stop (with a checkpoint) and resume",
+        "以独立进程开始训练当前配方（关闭应用后仍继续）\n"
+        "实时显示损失、学习率、速度、显存和剩余时间\n"
+        "停止（保存检查点）与恢复训练",
+    ),
+    "train.cmd": ("tuitune train RECIPE.toml", "tuitune train RECIPE.toml"),
+    "runs.will": (
+        "every run in the runs folder with its status, steps and best loss\n"
+        "reattach to a running training and replay its history",
+        "运行目录中的所有运行及其状态、步数和最佳损失\n重新连接正在进行的训练并回放历史",
+    ),
+    "runs.cmd": (
+        "tuitune runs   ·   tuitune runs watch NAME   ·   tuitune stop NAME",
+        "tuitune runs   ·   tuitune runs watch NAME   ·   tuitune stop NAME",
+    ),
+    "chat.will": (
+        "chat with a tuned model, streaming, side by side with the base model\n"
+        "perplexity before and after, exact match and token F1 on a test file",
+        "与微调后的模型流式对话，可与基础模型并排对比\n微调前后的困惑度，以及测试集上的精确匹配和 token F1",
+    ),
+    "chat.cmd": (
+        "tuitune chat runs/NAME --compare   ·   tuitune eval runs/NAME",
+        "tuitune chat runs/NAME --compare   ·   tuitune eval runs/NAME",
+    ),
+    "export.will": (
+        "save the adapter, or merge it into the base model\n"
+        "(QLoRA adapters are merged into a dequantized base)",
+        "保存适配器，或将其合并进基础模型\n（QLoRA 适配器会合并到反量化后的基础模型）",
+    ),
+    "export.cmd": (
+        "tuitune export runs/NAME --adapter OUT   ·   --merge OUT",
+        "tuitune export runs/NAME --adapter OUT   ·   --merge OUT",
+    ),
+    # recipe screen
+    "recipe.load": ("Load", "载入"),
+    "recipe.save": ("Save", "保存"),
+    "recipe.save_as": ("Save as", "另存为"),
+    "recipe.new": ("New", "新建"),
+    "recipe.problems_key": ("Problems", "问题"),
+    "recipe.load_help": ("Open a recipe from recipes/ or any path", "从 recipes/ 或任意路径打开配方"),
+    "recipe.save_help": ("Write the recipe as TOML", "将配方保存为 TOML"),
+    "recipe.save_as_help": ("Write the recipe under a new file name", "以新文件名保存配方"),
+    "recipe.new_help": ("Start from the defaults of a new recipe", "从新配方的默认值开始"),
+    "recipe.field_cmd": ("Edit {label}  ({key})", "编辑 {label}（{key}）"),
+    "recipe.unsaved": ("new recipe (not saved)", "新配方（未保存）"),
+    "recipe.from": ("{path}", "{path}"),
+    "recipe.changes": ("{n} changed", "{n} 项修改"),
+    "recipe.no_changes": ("no changes", "无修改"),
+    "recipe.problems": ("{n} problems", "{n} 个问题"),
+    "recipe.problem_one": ("1 problem", "1 个问题"),
+    "recipe.no_problems": ("valid", "有效"),
+    "recipe.loaded": ("Loaded {path}", "已载入 {path}"),
+    "recipe.saved": ("Saved {path}", "已保存 {path}"),
+    "recipe.renamed": ("Run name set to {name}, like the file", "运行名称已改为 {name}，与文件名一致"),
+    "recipe.load_problems": (
+        "{path} has {n} problems; their fields kept the defaults (see Problems)",
+        "{path} 有 {n} 个问题，相应字段保留默认值（见问题列表）",
+    ),
+    "recipe.open_title": ("Open a recipe", "打开配方"),
+    "recipe.open_path": ("…or type a path to a .toml file:", "……或输入 .toml 文件路径："),
+    "recipe.not_found": ("{path}: no such file", "{path}：文件不存在"),
+    "recipe.open_none": ("(no .toml files in {dir})", "（{dir} 中没有 .toml 文件）"),
+    "recipe.save_title": ("Save recipe as", "配方另存为"),
+    "recipe.save_prompt": (
+        "File name under {dir}/ (or a path ending in .toml):",
+        "保存到 {dir}/ 下的文件名（或以 .toml 结尾的路径）：",
+    ),
+    "recipe.overwrite_title": ("Overwrite?", "覆盖？"),
+    "recipe.overwrite": ("{path} exists. Replace it?", "{path} 已存在，要替换吗？"),
+    "recipe.save_bad_title": ("Save with problems?", "有问题仍要保存？"),
+    "recipe.save_bad": (
+        "The recipe has {n} problems; `tuitune train` will refuse it until they are fixed:\n\n{list}\n\nSave anyway?",
+        "配方有 {n} 个问题，修正前 `tuitune train` 会拒绝它：\n\n{list}\n\n仍要保存吗？",
+    ),
+    "recipe.bad_name": ("A file name must end in .toml", "文件名必须以 .toml 结尾"),
+    "recipe.discard_title": ("Discard changes?", "放弃修改？"),
+    "recipe.discard": ("{n} unsaved changes will be lost.", "{n} 项未保存的修改将丢失。"),
+    # side panels
+    "panel.guidance": ("Guidance", "说明"),
+    "panel.memory": ("Memory", "显存"),
+    "panel.problems": ("Problems", "问题"),
+    "panel.diff": ("Changes from file", "与文件相比的修改"),
+    "panel.diff_new": ("Changes from defaults", "与默认值相比的修改"),
+    "guidance.allowed": ("Allowed", "取值范围"),
+    "guidance.default": ("Default", "默认"),
+    "guidance.key": ("Key", "键名"),
+    "guidance.none": ("Move to a field to see what it does.", "移动到某个字段即可查看说明。"),
+    "memory.unavailable": (
+        "Estimator not available in this build.",
+        "此版本尚未提供显存估算。",
+    ),
+    "memory.working": ("estimating…", "估算中……"),
+    "memory.failed": ("Cannot estimate: {error}", "无法估算：{error}"),
+    "memory.train_peak": ("Training", "训练"),
+    "memory.inference": ("Inference", "推理"),
+    "memory.free": ("{free} free", "可用 {free}"),
+    "memory.no_gpu": ("No GPU here. On a card of:", "本机没有 GPU。若显卡为："),
+    "memory.largest": ("Largest parts", "占用最多"),
+    "verdict.fits": ("fits", "放得下"),
+    "verdict.tight": ("tight", "勉强"),
+    "verdict.does not fit": ("does not fit", "放不下"),
+    "verdict.unknown": ("unknown", "未知"),
+    "problems.none": ("No problems.", "没有问题。"),
+    "diff.none": ("Nothing changed.", "没有修改。"),
+    "field.invalid": ("✗ {message}", "✗ {message}"),
+    "field.on": ("on", "开"),
+    "field.off": ("off", "关"),
+    "field.list_placeholder": ("q_proj, v_proj", "q_proj, v_proj"),
+    "field.table_placeholder": ("instruction=question, output=answer", "instruction=question, output=answer"),
+    # dialogs
+    "dialog.yes": ("Yes", "是"),
+    "dialog.no": ("No", "否"),
+    "dialog.ok": ("OK", "确定"),
+    "dialog.cancel": ("Cancel", "取消"),
+    "dialog.error": ("Error", "错误"),
+    "dialog.details": ("Details", "详情"),
+    "dialog.hint": ("Hint: {hint}", "提示：{hint}"),
+}
+
+# Memory components in Chinese; in English the estimator's own COMPONENT_LABELS are shown.
+MEMORY_PARTS_ZH = {
+    "weights": "基础权重",
+    "adapter": "适配器",
+    "gradients": "梯度",
+    "optimizer": "优化器状态",
+    "master_weights": "fp32 主权重",
+    "activations": "激活",
+    "logits": "logits 与损失",
+    "workspace": "临时张量",
+    "cuda_context": "CUDA 上下文",
+    "allocator_margin": "分配器余量",
+}
+
+# Words for "what is allowed" in Chinese. English uses FieldSpec.allowed() from the schema itself.
+_ALLOWED_ZH = {
+    "int": "整数",
+    "float": "数字",
+    "bool": "开或关",
+    "list": "字符串列表",
+    "table": "键=值 表",
+    "str": "文本",
+}
+
+
+def t(key: str, lang: str = "en", /, **values: Any) -> str:
+    """The string for `key` in `lang`, with `{name}` placeholders filled from `values`."""
+    en, zh = STRINGS[key]
+    text = zh if lang == "zh" and zh else en
+    return text.format(**values) if values else text
+
+
+def allowed_text(spec: Any, lang: str = "en") -> str:
+    """What a field accepts, in the interface language. Built from the schema's own range and choices."""
+    if lang != "zh":
+        return spec.allowed()
+    from tuitune.core.recipe import _fmt
+
+    if spec.kind == "choice":
+        return "可选：" + "、".join(_fmt(c).strip('"') for c in spec.choices or ())
+    if spec.kind in ("int", "float"):
+        word = _ALLOWED_ZH[spec.kind]
+        if spec.min is not None and spec.max is not None:
+            return f"{word} {_fmt(spec.min)}..{_fmt(spec.max)}"
+        if spec.min is not None:
+            return f"{word} ≥ {_fmt(spec.min)}"
+        return word
+    if spec.kind == "list" and spec.list_or:
+        return _ALLOWED_ZH["list"] + "，或 " + " / ".join(f'"{s}"' for s in spec.list_or)
+    if spec.kind == "str" and spec.pattern_text:
+        return spec.pattern_text  # the schema states it in English only
+    return _ALLOWED_ZH.get(spec.kind, spec.allowed())
+
+
+def localize_bindings(node: Any, lang: str) -> None:
+    """Translate the footer labels of `node`'s key bindings.
+
+    Convention: a Binding's description is an i18n key (e.g. "recipe.save"). Textual keeps each
+    node's bindings in `_bindings` (a per-instance copy), so replacing them here affects this
+    node only; Textual has no public hook for per-instance binding labels.
+    """
+    import dataclasses
+
+    table = node._bindings.key_to_bindings
+    for key, bindings in table.items():
+        table[key] = [
+            dataclasses.replace(b, description=t(b.description, lang)) if b.description in STRINGS else b
+            for b in bindings
+        ]

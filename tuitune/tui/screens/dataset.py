@@ -1,0 +1,12 @@
+"""Dataset screen — planned: states what it will show and the command that does it today.
+
+Replace this module with the real screen (same class name, MODE = "dataset"); see docs/tui.md.
+"""
+
+from __future__ import annotations
+
+from tuitune.tui.screens.planned import PlannedScreen
+
+
+class DatasetScreen(PlannedScreen):
+    MODE = "dataset"

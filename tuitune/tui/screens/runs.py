@@ -1,0 +1,12 @@
+"""Runs screen — planned: states what it will show and the command that does it today.
+
+Replace this module with the real screen (same class name, MODE = "runs"); see docs/tui.md.
+"""
+
+from __future__ import annotations
+
+from tuitune.tui.screens.planned import PlannedScreen
+
+
+class RunsScreen(PlannedScreen):
+    MODE = "runs"
