@@ -91,7 +91,7 @@ def test_merged_qlora_is_dequantized_and_answers_as_the_quantized_model(runs, ti
     from tuitune.core.chat import ChatSession, GenerationSettings
 
     run = runs.get("qlora", quantization__bits=bits)
-    result = export.merge_run(run, tmp_path / "merged")
+    result = export.merge_run(run, tmp_path / "merged", qlora_base="original")
     assert result.warnings == [export.QLORA_WARNING]
     config = json.loads((tmp_path / "merged" / "config.json").read_text())
     assert "quantization_config" not in config
@@ -118,8 +118,8 @@ def test_qlora_merge_into_the_quantized_weights_keeps_the_model_as_trained(runs,
     from tuitune.core.tuned import load_run_model
 
     run = runs.get("qlora", quantization__bits=bits)
-    original = export.merge_run(run, tmp_path / "original")
-    quantized = export.merge_run(run, tmp_path / "quantized", qlora_base="quantized")
+    original = export.merge_run(run, tmp_path / "original", qlora_base="original")
+    quantized = export.merge_run(run, tmp_path / "quantized")  # the default: the model as trained
     assert quantized.warnings == [export.QLORA_QUANTIZED_NOTE] and original.warnings == [export.QLORA_WARNING]
     assert "quantization_config" not in json.loads((tmp_path / "quantized" / "config.json").read_text())
 
@@ -263,8 +263,11 @@ def test_cli_merge_writes_the_model(runs, tmp_path, capsys):
     assert (tmp_path / "m" / "config.json").exists()
 
 
-def test_cli_qlora_merge_warns(runs, tmp_path, capsys):
+def test_cli_qlora_merge_says_which_base_it_used(runs, tmp_path, capsys):
     code = cli.main(["export", str(runs.get("qlora")), "--merge", str(tmp_path / "m")])
+    assert code == 0
+    assert "QLoRA: merged into the dequantized quantized base weights" in capsys.readouterr().err
+    code = cli.main(["export", str(runs.get("qlora")), "--merge", str(tmp_path / "o"), "--qlora-base", "original"])
     assert code == 0
     assert "warning: QLoRA: merged into the original (unquantized) base weights" in capsys.readouterr().err
 

@@ -16,8 +16,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--qlora-base",
         choices=("original", "quantized"),
-        default="original",
-        help="QLoRA merges: into the original base weights (default) or the dequantized quantized ones (the model as trained)",
+        default="quantized",
+        help="QLoRA merges: into the dequantized 4/8-bit base (default: the model as trained and tested) or the original unquantized weights",
     )
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists and is not empty")
     parser.add_argument("--runs-dir", dest="export_runs_dir", default=None, help="where runs live (default: ./runs)")
