@@ -116,7 +116,7 @@ class HardwareScreen(TuituneScreen):
 
     def on_mount(self) -> None:
         self._probe()
-        self._live_timer = self.set_interval(LIVE_EVERY_S, self._tick)
+        self._live_timer = self.set_interval(LIVE_EVERY_S, self._live_tick)
 
     def on_screen_suspend(self) -> None:
         if self._live_timer is not None:
@@ -138,6 +138,11 @@ class HardwareScreen(TuituneScreen):
         """Whether the plan shown answers the latest change (tests and screenshots wait on it)."""
         return self._answered == self._request and self._debounce is None
 
+    @property
+    def is_settled(self) -> bool:
+        """The machine is read and the plan answers the latest settings (tests and pictures wait)."""
+        return self.report is not None and self.plan_is_current and self._answered >= 1
+
     # ------------------------------------------------------------------ the machine (workers)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="hardware-probe")
@@ -147,7 +152,7 @@ class HardwareScreen(TuituneScreen):
         runs_dir = getattr(self.app, "runs_dir", "runs")
         self.post_message(self.Probed(probe(runs_dir, gpu_probe=getattr(self.app, "gpu_probe", None)), live=False))
 
-    def _tick(self) -> None:
+    def _live_tick(self) -> None:
         if self.report is not None and self.report.gpus and self.is_current:
             self._live(self.report)
 
