@@ -18,6 +18,7 @@ def test_one_gpu_is_planned_by_its_free_memory():
     gpu = targets[0]
     assert gpu.available_bytes == report.gpus[0].free_bytes < 24 * GiB
     assert gpu.n_gpus == 1 and gpu.bf16 and gpu.here and gpu.name == "NVIDIA GeForce RTX 4090"
+    assert gpu.total_bytes == 24 * GiB
     assert default_target(report) == gpu
 
 

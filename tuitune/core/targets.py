@@ -32,6 +32,7 @@ class PlanTarget:
     bf16: bool = True
     index: int | None = None  # kind gpu: CUDA's number
     name: str = ""  # kind gpu: the card's name; kind all: the names joined when they differ
+    total_bytes: int | None = None  # kind gpu: the card's memory; kind card: its size
 
     @property
     def key(self) -> str:
@@ -52,7 +53,7 @@ def gpu_targets(report: HardwareReport) -> list[PlanTarget]:
     """Each GPU here by its free memory, then (with several) all of them for one multi-GPU run,
     planned per GPU against the fullest one: DDP and FSDP put the same share on every rank."""
     out = [
-        PlanTarget("gpu", g.free_bytes, 1, g.bf16 is not False, g.index, g.name)
+        PlanTarget("gpu", g.free_bytes, 1, g.bf16 is not False, g.index, g.name, g.total_bytes)
         for g in report.gpus
     ]
     if len(report.gpus) > 1:
@@ -66,6 +67,7 @@ def gpu_targets(report: HardwareReport) -> list[PlanTarget]:
                 all(g.bf16 is not False for g in report.gpus),
                 None,
                 " + ".join(names),
+                min((g.total_bytes or 0) for g in report.gpus) or None,
             )
         )
     return out
@@ -87,7 +89,7 @@ def card_target(size: str | int) -> PlanTarget:
             raise UserError(f"card size: {e}", "e.g. 24GB, 48GB, 80GB or 141GB") from None
     if nbytes < 2**30:
         raise UserError(f"card size {size!r} is less than 1 GB", "e.g. 24GB, 48GB, 80GB or 141GB")
-    return PlanTarget("card", nbytes)
+    return PlanTarget("card", nbytes, total_bytes=nbytes)
 
 
 def plan_targets(report: HardwareReport, cards: tuple[int, ...] = COMMON_CARDS_GIB) -> list[PlanTarget]:

@@ -212,7 +212,11 @@ class DatasetScreen(TuituneScreen):
         self.edit.set(event.key, event.value)
         if self._debounce is not None:
             self._debounce.stop()
-        self._debounce = self.set_timer(0 if event.key == "data.format" else DEBOUNCE_S, self._opened_after_typing)
+            self._debounce = None
+        if event.key == "data.format":  # a choice, not typing: open at once
+            self.open_source()
+        else:
+            self._debounce = self.set_timer(DEBOUNCE_S, self._opened_after_typing)
 
     def _opened_after_typing(self) -> None:
         self._debounce = None

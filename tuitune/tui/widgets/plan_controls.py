@@ -39,10 +39,15 @@ CUSTOM = "custom"
 
 def target_label(target: PlanTarget, lang: str) -> str:
     if target.kind == "gpu":
-        return t("hw.target_gpu", lang, index=target.index, name=target.name)
+        return t("hw.target_gpu", lang, index=target.index, size=card_size(target.total_bytes), name=target.name)
     if target.kind == "all":
         return t("hw.target_all", lang, n=target.n_gpus)
-    return t("hw.target_card", lang, size=format_bytes(target.available_bytes, 0).replace(" GiB", " GB"))
+    return t("hw.target_card", lang, size=card_size(target.available_bytes))
+
+
+def card_size(nbytes: int | None) -> str:
+    """24 GiB -> "24 GB", the way cards are sold."""
+    return format_bytes(nbytes, 0).replace(" GiB", " GB") if nbytes else "?"
 
 
 class PlanControls(VerticalScroll, can_focus=False):
@@ -76,6 +81,7 @@ class PlanControls(VerticalScroll, can_focus=False):
         self.typed_problems: dict[str, Problem] = {}
         self._targets: dict[str, PlanTarget] = {}
         self._option_keys: list[str] = []  # what the target select offers now
+        self._chosen: str | None = None  # the target key chosen (the select's value once it has options)
         self._custom: PlanTarget | None = card_target("40GB")
 
     def compose(self) -> ComposeResult:
@@ -83,7 +89,8 @@ class PlanControls(VerticalScroll, can_focus=False):
             yield FieldRow(FIELDS[key], self.recipe.get(key), self.lang)
         with Horizontal(classes="target-row"):
             yield Label(t("hw.plan_for", self.lang), markup=False)
-            yield Select([], allow_blank=True, compact=True, id="target")
+            # Until the GPUs are read, one placeholder choice (a Select without a blank needs one).
+            yield Select([(t("hw.probing", self.lang), "")], allow_blank=False, compact=True, id="target")
         with Horizontal(classes="target-row", id="card-size-row"):
             yield Label(t("hw.card_size", self.lang), markup=False)
             yield Input("40GB", compact=True, id="card-size", placeholder=t("hw.card_placeholder", self.lang))
@@ -124,7 +131,6 @@ class PlanControls(VerticalScroll, can_focus=False):
         """Offer these targets (GPUs here, then card sizes) and "another size"."""
         keys = [tg.key for tg in targets]
         select: Select[str] = self.query_one("#target", Select)
-        current = select.value if isinstance(select.value, str) else None
         self._targets = {tg.key: tg for tg in targets}
         if keys != [k for k in self._option_keys if k != CUSTOM]:
             self._option_keys = [*keys, CUSTOM]
@@ -132,18 +138,19 @@ class PlanControls(VerticalScroll, can_focus=False):
             options.append((t("hw.target_custom", self.lang), CUSTOM))
             with self.prevent(Select.Changed):
                 select.set_options(options)
-        choice = selected or current or (keys[0] if keys else CUSTOM)
+        choice = selected or self._chosen or (keys[0] if keys else CUSTOM)
         if choice not in self._option_keys:
             choice = keys[0] if keys else CUSTOM
         if select.value != choice:
             with self.prevent(Select.Changed):
                 select.value = choice
+        if choice != self._chosen:
             self._target_chosen(choice)
             self._changed()
 
     @property
     def target(self) -> PlanTarget | None:
-        value = self.query_one("#target", Select).value
+        value = self._chosen
         if value == CUSTOM:
             return self._custom
         return self._targets.get(value) if isinstance(value, str) else None
@@ -189,6 +196,7 @@ class PlanControls(VerticalScroll, can_focus=False):
     # ------------------------------------------------------------------ internals
 
     def _target_chosen(self, key: str) -> None:
+        self._chosen = key
         custom = key == CUSTOM
         self.query_one("#card-size-row").display = custom
         self.query_one("#card-error").display = custom
