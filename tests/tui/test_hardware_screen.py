@@ -275,3 +275,27 @@ async def test_several_gpus_offer_one_run_across_all(make_app, fake_gpu):
         await settled(pilot)
         assert "free per GPU (the fullest of 2)" in text_of(app, "#verdict")
         assert app.screen.plan.estimate.setup.n_gpus == 2
+
+
+async def test_ctrl_f_goes_to_the_suggestions_and_enter_applies_one(make_app, fake_gpu):
+    fake_gpu("none")
+    app = make_app(start_mode="hardware")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled(pilot)
+        await type_into(pilot, "model.name_or_path", "llama-3-8b")
+        await choose(pilot, controls(app).row("method.type").editor, "qlora")
+        await settled(pilot)
+        assert app.screen.plan.estimate.verdict == "does not fit"
+        first = app.screen.plan.suggestions[0]
+        assert first.verdict == "fits" and first.changes == {"train.gradient_checkpointing": True}
+        await pilot.press("ctrl+f")
+        suggestions = app.screen.query_one("#suggestions")
+        assert suggestions.has_focus and suggestions.highlighted == 0
+        assert suggestions.region.y < 24  # scrolled into view at 80x24
+        await pilot.press("enter")
+        await settled(pilot)
+        assert controls(app).row("train.gradient_checkpointing").editor.value is True
+        est = expected("llama-3-8b", 24 * GiB, **{"method.type": "qlora", "train.gradient_checkpointing": True})
+        assert f"{format_bytes(est.train_peak_bytes)} of 24.0 GiB on a 24 GB card: fits" in text_of(app, "#verdict")
+        assert "It fits as it is" in str(suggestions.get_option_at_index(0).prompt)
+        assert "3 settings differ" in text_of(app, "#pending")

@@ -153,6 +153,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "recipe.discard": ("{n} unsaved changes will be lost.", "{n} 项未保存的修改将丢失。"),
     # hardware & memory screen
     "hw.use": ("Use in recipe", "用于配方"),
+    "hw.fit": ("Make it fit", "让它放得下"),
+    "hw.fit_help": ("Go to the planner's suggestions; enter on one applies it", "转到估算器的建议；回车即采用"),
     "hw.use_help": (
         "Write the model, method, batch and the other settings shown here into the current recipe",
         "把这里的模型、方法、批大小等设置写入当前配方",
@@ -204,7 +206,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "hw.per_gpu": ("Per GPU, with {n} GPUs in one run (distributed.strategy)", "每块 GPU 的需求，{n} 块一起训练（见 distributed.strategy）"),
     "hw.breakdown": ("Memory at the training peak", "训练峰值显存构成"),
     "hw.methods": ("Methods  (enter: use this one)", "各方法对比（回车：使用该方法）"),
-    "hw.suggestions": ("To make it fit  (enter: use)", "让它放得下（回车：采用）"),
+    "hw.suggestions": ("To make it fit  (ctrl+f, then enter: use)", "让它放得下（ctrl+f，回车：采用）"),
     "hw.nothing_to_change": ("It fits as it is.", "现在就放得下。"),
     "hw.no_suggestions": ("No suggestions.", "没有建议。"),
     "hw.machine": ("This machine", "本机"),
@@ -212,6 +214,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "hw.col_trainable": ("trainable", "可训练"),
     "hw.col_peak": ("peak", "峰值"),
     "hw.col_verdict": ("verdict", "结论"),
+    "hw.pending_one": ("1 setting differs from the current recipe: ctrl+r uses it", "1 项设置与当前配方不同：ctrl+r 写入配方"),
     "hw.pending": (
         "{n} settings differ from the current recipe: ctrl+r uses them",
         "{n} 项设置与当前配方不同：ctrl+r 写入配方",
@@ -220,6 +223,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "hw.used": ("Recipe updated: {changes}", "配方已更新：{changes}"),
     # dataset screen
     "data.browse": ("Browse", "浏览"),
+    "data.file": ("File", "文件"),
     "data.browse_help": ("Pick a dataset file from a folder tree", "在目录树中选择数据文件"),
     "data.use_help": ("Write the file, format and columns into the current recipe", "把文件、格式和列映射写入当前配方"),
     "data.browse_title": ("Open a dataset", "打开数据集"),
@@ -270,9 +274,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "data.rendering": ("Loading the tokenizer of {model}…", "正在加载 {model} 的分词器……"),
     "data.render_failed": ("Cannot render this row: {error}", "无法渲染该行：{error}"),
     "data.row_head": (
-        "template {template} · {tokens} tokens, {trained} trained · tokenizer of {model}",
-        "模板 {template} · {tokens} 个 token，其中 {trained} 个参与训练 · {model} 的分词器",
+        "chat template: {template} · {tokens} tokens, {trained} trained · tokenizer of {model}",
+        "对话模板：{template} · {tokens} 个 token，其中 {trained} 个参与训练 · {model} 的分词器",
     ),
+    "data.template_model": ("the model's own", "模型自带"),
+    "data.columns_placeholder": ("none (standard names); e.g. instruction=question", "无（使用标准列名）；例如 instruction=question"),
     "data.truncated": ("(cut at cutoff_len)", "（超出 cutoff_len 被截断）"),
     "data.trained": ("trained (loss)", "参与训练（计算损失）"),
     "data.masked": ("masked (no loss)", "被遮蔽（不计损失）"),

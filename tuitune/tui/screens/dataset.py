@@ -13,7 +13,6 @@ length_stats, label_mask_preview, row_at_line, load_tokenizer_only.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -58,13 +57,13 @@ RENDER_KEYS = ("model.name_or_path", "data.cutoff_len", "data.template", "data.s
 DEBOUNCE_S = 0.4  # a path being typed is opened once the typing pauses
 # Rendering and tokenizing runs at ~2,000 rows/s on one core: lengths come from the first rows.
 STATS_ROWS = 2000
-PROGRESS_EVERY_S = 0.25  # the background check reports at most this often
 
 
 class DatasetScreen(TuituneScreen):
     MODE = "dataset"
     AUTO_FOCUS = "#rows-table"  # the recipe's dataset is open already: arrows and enter work at once
     BINDINGS = [
+        Binding("ctrl+l", "focus_path", "data.file"),  # as a browser's ctrl+l goes to the address
         Binding("ctrl+o", "browse", "data.browse"),
         Binding("ctrl+r", "use_in_recipe", "hw.use"),
         # The tab titles carry their digit; an input that has the focus takes digits first.
@@ -177,6 +176,9 @@ class DatasetScreen(TuituneScreen):
         path_input = self.field("data.path").editor
         assert isinstance(path_input, Input)
         path_input.suggester = PathSuggester(suffixes=(".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".txt"))
+        columns = self.field("data.columns").editor
+        assert isinstance(columns, Input)
+        columns.placeholder = self.t("data.columns_placeholder")
         self.open_source()
 
     def on_unmount(self) -> None:
@@ -217,6 +219,15 @@ class DatasetScreen(TuituneScreen):
             self.open_source()
         else:
             self._debounce = self.set_timer(DEBOUNCE_S, self._opened_after_typing)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in the file or columns field: open now and go to the rows."""
+        event.stop()
+        if self._debounce is not None:
+            self._debounce.stop()
+            self._debounce = None
+            self.open_source()
+        self.table.focus()
 
     def _opened_after_typing(self) -> None:
         self._debounce = None
@@ -281,23 +292,23 @@ class DatasetScreen(TuituneScreen):
 
     @work(thread=True, exit_on_error=False, group="data-check")
     def _check(self, source: int, recipe: Recipe, stop: threading.Event) -> None:
+        # Checking every row is a pure-Python loop (seconds for a million rows): in a child process,
+        # so this process's event loop never waits for the GIL (see tui/child_process.py).
         from tuitune.core.data import scan_examples
-
-        last = [0.0]
+        from tuitune.tui.child_process import run_in_child
 
         def progress(rows: int) -> None:
-            now = time.monotonic()
-            if now - last[0] >= PROGRESS_EVERY_S:
-                last[0] = now
-                self.post_message(self.Checking(source, rows))
+            self.post_message(self.Checking(source, rows))
 
         d = recipe.data
         try:
-            scan = scan_examples(recipe.data_path, d.format, d.columns, d.split, cancel=stop, progress=progress)
+            scan = run_in_child(
+                scan_examples, recipe.data_path, d.format, d.columns, d.split, progress=progress, cancel=stop
+            )
         except UserError as e:
             self.post_message(self.Scanned(source, error=e.message))
             return
-        if not scan.cancelled:
+        if scan is not None and not scan.cancelled:
             self.post_message(self.Scanned(source, scan))
 
     def tokenizer(self, recipe: Recipe) -> Any:
@@ -553,6 +564,12 @@ class DatasetScreen(TuituneScreen):
             editor = self.field("data.path").editor
             assert isinstance(editor, Input)
             editor.value = str(chosen)  # the row reports the edit; the file opens after the debounce
+
+    def action_focus_path(self) -> None:
+        editor = self.field("data.path").editor
+        assert isinstance(editor, Input)
+        editor.focus()
+        editor.select_all()  # typing replaces the path; arrows keep it
 
     def _changes(self) -> dict[str, Any]:
         return {k: self.edit.get(k) for k in DATA_KEYS if self.edit.get(k) != self.app.recipe.get(k)}

@@ -48,7 +48,10 @@ def method_label(recipe: Recipe) -> str:
 
 class HardwareScreen(TuituneScreen):
     MODE = "hardware"
-    BINDINGS = [Binding("ctrl+r", "use_in_recipe", "hw.use")]
+    BINDINGS = [
+        Binding("ctrl+f", "make_it_fit", "hw.fit"),
+        Binding("ctrl+r", "use_in_recipe", "hw.use"),
+    ]
     DEFAULT_CSS = """
     HardwareScreen {
         #hw-main { height: 1fr; }
@@ -100,13 +103,15 @@ class HardwareScreen(TuituneScreen):
                 yield PlanControls(self.app.recipe.copy(), self.lang, id="controls")
                 yield Static("", id="pending", markup=False)
             with VerticalScroll(id="results"):
+                # The answer, then what to do about it, then why: at 80x24 the first screenful
+                # holds the verdict and the first suggestions.
                 yield PlanVerdict(self.lang, id="verdict")
+                yield Static(self.t("hw.suggestions"), classes="hw-title", markup=False)
+                yield SuggestionsList(self.lang, id="suggestions")
                 yield Static(self.t("hw.breakdown"), classes="hw-title", markup=False)
                 yield MemoryBreakdown(self.lang, id="breakdown")
                 yield Static(self.t("hw.methods"), classes="hw-title", markup=False)
                 yield MethodsTable(self.lang, id="methods")
-                yield Static(self.t("hw.suggestions"), classes="hw-title", markup=False)
-                yield SuggestionsList(self.lang, id="suggestions")
                 yield Static(self.t("hw.machine"), classes="hw-title", markup=False)
                 yield MachineDetails(self.lang, id="details")
 
@@ -131,7 +136,14 @@ class HardwareScreen(TuituneScreen):
             self.controls.load(self.app.recipe.copy())
 
     def palette_commands(self) -> Iterable[PaletteCommand]:
+        yield PaletteCommand(self.t("hw.fit"), self.t("hw.fit_help"), self.action_make_it_fit)
         yield PaletteCommand(self.t("hw.use"), self.t("hw.use_help"), self.action_use_in_recipe)
+
+    def action_make_it_fit(self) -> None:
+        """To the planner's suggestions (enter on one applies it)."""
+        suggestions = self.query_one(SuggestionsList)
+        suggestions.focus()
+        self.query_one("#results", VerticalScroll).scroll_to_widget(suggestions, top=True, animate=False)
 
     @property
     def plan_is_current(self) -> bool:
@@ -264,7 +276,7 @@ class HardwareScreen(TuituneScreen):
         n = len(self._changes(recipe))
         pending = self.query_one("#pending", Static)
         pending.set_class(n > 0, "-changed")
-        pending.update(self.t("hw.pending", n=n) if n else self.t("hw.same"))
+        pending.update(self.t("hw.pending_one") if n == 1 else self.t("hw.pending", n=n) if n else self.t("hw.same"))
 
     def action_use_in_recipe(self) -> None:
         changes = self._changes()

@@ -43,7 +43,7 @@ class MaskedRow(Static):
                 t(
                     "data.row_head",
                     lang,
-                    template=preview.template,
+                    template=t("data.template_model", lang) if preview.template == "tokenizer" else preview.template,
                     tokens=preview.tokens,
                     trained=preview.trained_tokens,
                     model=model,

@@ -46,6 +46,7 @@ class SuggestionsList(OptionList):
                 (f"{format_bytes(s.total_bytes)}, {t('verdict.' + s.verdict, self.lang)}", VERDICT_STYLE.get(s.verdict, "")),
             )
             self.add_option(Option(prompt, id=str(i), disabled=not s.changes))
+        self.highlighted = 0 if suggestions[0].changes else None  # enter applies the first at once
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
