@@ -277,6 +277,11 @@ STRINGS: dict[str, tuple[str, str]] = {
         "chat template: {template} · {tokens} tokens, {trained} trained · tokenizer of {model}",
         "对话模板：{template} · {tokens} 个 token，其中 {trained} 个参与训练 · {model} 的分词器",
     ),
+    "data.tokenizer_hint": (
+        "Rows are rendered with the tokenizer and chat template of the recipe's model ({model}); "
+        "choose the model in Recipe (F3) or Hardware (F1, ctrl+r).",
+        "数据行使用配方模型（{model}）的分词器和对话模板渲染；请在配方页（F3）或硬件页（F1，ctrl+r）选择模型。",
+    ),
     "data.template_model": ("the model's own", "模型自带"),
     "data.columns_placeholder": ("none (standard names); e.g. instruction=question", "无（使用标准列名）；例如 instruction=question"),
     "data.truncated": ("(cut at cutoff_len)", "（超出 cutoff_len 被截断）"),

@@ -321,6 +321,13 @@ class DatasetScreen(TuituneScreen):
                 self._tokenizers[model] = load_tokenizer_only(model, recipe.model.trust_remote_code)
             return self._tokenizers[model]
 
+    def _explain(self, error: UserError, recipe: Recipe) -> str:
+        """A tokenizer that cannot be loaded: say whose, and where the model is chosen."""
+        text = error.message + (f" ({error.hint})" if error.hint else "")
+        if recipe.model_path not in self._tokenizers:
+            text += "\n" + self.t("data.tokenizer_hint", model=recipe.model.name_or_path)
+        return text
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="data-measure")
     def _measure_lengths(self, source: int, recipe: Recipe) -> None:
         from tuitune.core.data import encode_examples, length_stats, load_examples
@@ -333,7 +340,7 @@ class DatasetScreen(TuituneScreen):
                 return
             tok = self.tokenizer(recipe)
         except UserError as e:
-            self.post_message(self.Measured(source, error=e.message))
+            self.post_message(self.Measured(source, error=self._explain(e, recipe)))
             return
         encoded, problems = encode_examples(loaded.examples, tok, d.cutoff_len, d.train_on_prompt, d.template, d.system)
         stats = length_stats([e.full_length for e in encoded], d.cutoff_len)
@@ -348,7 +355,7 @@ class DatasetScreen(TuituneScreen):
             tok = self.tokenizer(recipe)
             preview = label_mask_preview(example, tok, d.cutoff_len, d.train_on_prompt, d.template, d.system)
         except UserError as e:
-            self.post_message(self.Rendered(request, where, error=e.message))
+            self.post_message(self.Rendered(request, where, error=self._explain(e, recipe)))
             return
         self.post_message(self.Rendered(request, where, preview, recipe.model.name_or_path))
 

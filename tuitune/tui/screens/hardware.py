@@ -266,10 +266,16 @@ class HardwareScreen(TuituneScreen):
 
     def on_suggestions_list_chosen(self, event: SuggestionsList.Chosen) -> None:
         self.controls.set_values(event.changes)
+        # The verdict at the top says whether it worked.
+        self.query_one("#results", VerticalScroll).scroll_home(animate=False)
 
     def _changes(self, recipe: Recipe | None = None) -> dict[str, Any]:
-        """What the what-if settings change in the current recipe."""
-        recipe = recipe or self.controls.recipe
+        """What the what-if settings change in the current recipe. A catalog alias typed as the
+        model goes in as its hub id: training needs a name it can download."""
+        from tuitune.core.catalog import recipe_model_name
+
+        recipe = (recipe or self.controls.recipe).copy()
+        recipe.model.name_or_path = recipe_model_name(recipe.model.name_or_path)
         return {key: new for key, _, new in diff(self.app.recipe, recipe)}
 
     def _show_pending(self, recipe: Recipe | None = None) -> None:
