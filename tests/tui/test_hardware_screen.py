@@ -213,7 +213,8 @@ async def test_a_method_row_and_a_suggestion_change_the_settings_and_ctrl_r_the_
 
         await pilot.press("ctrl+r")  # ...until ctrl+r
         await pilot.pause()
-        assert app.recipe.model.name_or_path == "llama-3-8b" and app.recipe.method.type == "qlora"
+        # The alias goes into the recipe as the hub id training can download.
+        assert app.recipe.model.name_or_path == "meta-llama/Meta-Llama-3-8B" and app.recipe.method.type == "qlora"
         for key, value in plan_suggestions[first].changes.items():
             if key != "method.type":
                 assert app.recipe.get(key) == value
@@ -224,7 +225,7 @@ async def test_a_method_row_and_a_suggestion_change_the_settings_and_ctrl_r_the_
         await pilot.pause()
         form = app.screen.query_one("#recipe-form")
         assert form.row("method.type").editor.value == "qlora"
-        assert form.row("model.name_or_path").editor.value == "llama-3-8b"
+        assert form.row("model.name_or_path").editor.value == "meta-llama/Meta-Llama-3-8B"
 
 
 async def test_the_controls_start_from_the_recipe_loaded_in_the_recipe_screen(make_app, fake_gpu, recipes_dir):

@@ -181,7 +181,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "hw.plan_for": ("Plan for", "目标显卡"),
     "hw.card_size": ("Card size", "显存容量"),
     "hw.card_placeholder": ("e.g. 40GB", "例如 40GB"),
-    "hw.target_gpu": ("GPU {index} · {size} · {name}", "GPU {index} · {size} · {name}"),
+    "hw.target_gpu": ("GPU {index} · {size}", "GPU {index} · {size}"),
     "hw.target_all": ("All {n} GPUs, one run", "全部 {n} 块 GPU 一起训练"),
     "hw.target_card": ("A {size} card", "{size} 显卡"),
     "hw.target_custom": ("Another size…", "其他容量……"),

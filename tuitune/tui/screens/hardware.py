@@ -11,7 +11,7 @@ All numbers come from core: hardware.probe / live_refresh, targets, model_spec, 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -22,17 +22,19 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from tuitune.core.errors import UserError
-from tuitune.core.recipe import Recipe, diff
-from tuitune.core.targets import PlanTarget
 from tuitune.core.units import format_bytes
 from tuitune.tui.screens.base import PaletteCommand, TuituneScreen
 from tuitune.tui.widgets.machine_details import MachineDetails
 from tuitune.tui.widgets.machine_panel import MachinePanel
 from tuitune.tui.widgets.memory_breakdown import MemoryBreakdown
 from tuitune.tui.widgets.methods_table import MethodsTable
-from tuitune.tui.widgets.plan_controls import PlanControls
 from tuitune.tui.widgets.plan_verdict import PlanVerdict
 from tuitune.tui.widgets.suggestions_list import SuggestionsList
+
+if TYPE_CHECKING:
+    from tuitune.core.recipe import Recipe
+    from tuitune.core.targets import PlanTarget
+    from tuitune.tui.widgets.plan_controls import PlanControls
 
 LIVE_EVERY_S = 1.0  # GPU utilization and memory
 DEBOUNCE_S = 0.3  # typing "8192" starts one plan, not four
@@ -100,7 +102,7 @@ class HardwareScreen(TuituneScreen):
         yield MachinePanel(self.lang, id="machine")
         with Horizontal(id="hw-main"):
             with Vertical(id="hw-left"):
-                yield PlanControls(self.app.recipe.copy(), self.lang, id="controls")
+                # PlanControls are mounted after the first frame (see on_mount).
                 yield Static("", id="pending", markup=False)
             with VerticalScroll(id="results"):
                 # The answer, then what to do about it, then why: at 80x24 the first screenful
@@ -117,11 +119,23 @@ class HardwareScreen(TuituneScreen):
 
     @property
     def controls(self) -> PlanControls:
-        return self.query_one(PlanControls)
+        return self.query_one("#controls")  # type: ignore[return-value]
 
     def on_mount(self) -> None:
-        self._probe()
+        # This is the screen the app opens on: its first frame (the machine strip, the panels) is
+        # painted before the ~0.1 s the controls' selects take to build, and before reading package
+        # metadata or importing the estimator, which would compete with the paint for the GIL.
+        self.call_after_refresh(self._mount_controls)
         self._live_timer = self.set_interval(LIVE_EVERY_S, self._live_tick)
+
+    async def _mount_controls(self) -> None:
+        # Imported here too: the schema-driven rows are the heaviest part of this screen's imports.
+        from tuitune.tui.widgets.plan_controls import PlanControls
+
+        controls = PlanControls(self.app.recipe.copy(), self.lang, id="controls")
+        await self.query_one("#hw-left").mount(controls, before="#pending")
+        controls.row("model.name_or_path").editor.focus()
+        self._probe()
 
     def on_screen_suspend(self) -> None:
         if self._live_timer is not None:
@@ -153,7 +167,7 @@ class HardwareScreen(TuituneScreen):
     @property
     def is_settled(self) -> bool:
         """The machine is read and the plan answers the latest settings (tests and pictures wait)."""
-        return self.report is not None and self.plan_is_current and self._answered >= 1
+        return self.report is not None and self.plan_is_current and self._answered >= 1 and bool(self.query("#controls"))
 
     # ------------------------------------------------------------------ the machine (workers)
 
@@ -193,7 +207,7 @@ class HardwareScreen(TuituneScreen):
 
     # ------------------------------------------------------------------ the plan
 
-    def on_plan_controls_changed(self, event: PlanControls.Changed) -> None:
+    def on_plan_controls_changed(self, event: Any) -> None:  # PlanControls.Changed
         self._show_pending(event.recipe)
         if event.target is not None:
             self._request_plan(event.recipe, event.target, DEBOUNCE_S)
@@ -273,6 +287,7 @@ class HardwareScreen(TuituneScreen):
         """What the what-if settings change in the current recipe. A catalog alias typed as the
         model goes in as its hub id: training needs a name it can download."""
         from tuitune.core.catalog import recipe_model_name
+        from tuitune.core.recipe import diff
 
         recipe = (recipe or self.controls.recipe).copy()
         recipe.model.name_or_path = recipe_model_name(recipe.model.name_or_path)
