@@ -190,7 +190,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "hw.where_card": ("on a {size} card", "{size} 显卡"),
     "hw.params": ("parameters", "参数"),
     "hw.needs": ("Training needs {need}", "训练需要 {need}"),
-    "hw.of": ("of {available} {where}", "，对比 {where} {available}"),
+    "hw.of": ("of {available} {where}", "（{where} {available}）"),
     "hw.inference": (
         "Inference {inference} · trainable {trainable} ({share}%)",
         "推理 {inference} · 可训练参数 {trainable}（{share}%）",
