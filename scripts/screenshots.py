@@ -68,14 +68,36 @@ async def open_picker(pilot) -> None:
     await pilot.pause(0.3)
 
 
+async def llama_qlora(pilot) -> None:
+    """Hardware: will Llama-3-8B with QLoRA fit the (faked) 24 GB card? Typed as a user would."""
+    await wait_settled(pilot)
+    pilot.app.screen.query_one("#field-model-name_or_path").editor.focus()
+    await pilot.press("end", "ctrl+u", *"llama-3-8b")
+    method = pilot.app.screen.query_one("#field-method-type").editor
+    method.focus()
+    await pilot.press("enter", "down", "enter")  # lora -> qlora, the next choice
+    await pilot.pause(0.5)
+
+
+async def open_third_row(pilot) -> None:
+    """Dataset: the third row as the model is trained on it."""
+    await wait_settled(pilot)
+    await pilot.press("down", "down", "enter")
+    for _ in range(400):
+        if pilot.app.screen.query_one("#masked").preview is not None:
+            break
+        await pilot.pause(0.05)
+
+
 async def open_palette(pilot) -> None:
     await pilot.press("ctrl+p")
     await pilot.pause(0.5)
 
 
 SHOTS = [
-    Shot("hardware", "hardware"),
+    Shot("hardware", "hardware", steps=[llama_qlora]),
     Shot("dataset", "dataset"),
+    Shot("dataset-row", "dataset", steps=[open_third_row]),
     Shot("recipe", "recipe", steps=[load_quickstart, edit_rank]),
     Shot("train", "train"),
     Shot("runs", "runs"),
@@ -86,7 +108,8 @@ SHOTS = [
     Shot("recipe-open", "recipe", steps=[open_picker]),
     Shot("palette", "hardware", steps=[open_palette]),
     Shot("recipe-80x24", "recipe", size=(80, 24), steps=[load_quickstart, edit_rank]),
-    Shot("hardware-80x24", "hardware", size=(80, 24)),
+    Shot("hardware-80x24", "hardware", size=(80, 24), steps=[llama_qlora]),
+    Shot("dataset-80x24", "dataset", size=(80, 24)),
     Shot("recipe-200x60", "recipe", size=(200, 60), steps=[load_quickstart, edit_rank]),
 ]
 
@@ -94,7 +117,16 @@ SHOTS = [
 # ---------------------------------------------------------------------------- taking pictures
 
 
+async def wait_settled(pilot) -> None:
+    """Screens with background work (Hardware, Dataset) say when it is done with `is_settled`."""
+    for _ in range(600):
+        if getattr(pilot.app.screen, "is_settled", True):
+            break
+        await pilot.pause(0.05)
+
+
 async def settle(pilot) -> None:
+    await wait_settled(pilot)
     app = pilot.app
     for _ in range(200):  # the memory panel answers after its debounce
         memory, form = app.screen.query("#memory"), app.screen.query("#recipe-form")
@@ -102,7 +134,7 @@ async def settle(pilot) -> None:
             break
         await pilot.pause(0.05)
     # Not the workers waiting on an open dialog: they finish when the user answers.
-    busy = [w for w in app.workers if w.group != "recipe-dialog"]
+    busy = [w for w in app.workers if not w.group.endswith("-dialog")]
     if busy:  # (an empty list would mean "all workers" to wait_for_complete)
         await app.workers.wait_for_complete(busy)
     await pilot.pause(0.2)

@@ -17,14 +17,30 @@ def fake_24gb_gpu(monkeypatch):
     monkeypatch.setenv("TUITUNE_FAKE_GPU", "24GB")
 
 
+@pytest.fixture(autouse=True)
+def same_machine_in_every_picture(monkeypatch):
+    """The Hardware screen shows this machine's CPU, free RAM and disk and the library versions:
+    they change from run to run, so pictures (only pictures) pin them. Pilot tests see the real ones."""
+    from tuitune.core import hardware as hw
+
+    monkeypatch.setattr(hw, "cpu_info", lambda: hw.CpuInfo("AMD EPYC 7763 64-Core Processor", 16, 32))
+    monkeypatch.setattr(hw, "ram_info", lambda: hw.RamInfo(128 * 2**30, 110 * 2**30))
+    monkeypatch.setattr(hw, "disk_info", lambda path: hw.DiskInfo("runs", 2048 * 2**30, 1536 * 2**30))
+    versions = {"torch": "2.5.1", "transformers": "4.46.3", "peft": "0.13.2", "bitsandbytes": "0.44.1",
+                "accelerate": "1.1.1", "datasets": "3.1.0", "textual": "1.0.0", "flash-attn": None}
+    monkeypatch.setattr(hw, "library_versions", lambda: dict(versions))
+
+
 async def settle(pilot) -> None:
-    """Wait until the screen stops changing: the memory panel has answered and workers are done."""
+    """Wait until the screen stops changing: the memory panel has answered and workers are done.
+    Screens with background work say when they are done with an `is_settled` property."""
     app = pilot.app
     if app.current_mode == "recipe":
         memory, form = app.screen.query_one("#memory"), app.screen.query_one("#recipe-form")
         await wait_for(
             pilot, lambda: memory.last_requested == form.recipe and memory.is_current, what="memory"
         )
+    await wait_for(pilot, lambda: getattr(app.screen, "is_settled", True), timeout=30, what="the screen")
     await app.workers.wait_for_complete()
     await pilot.pause()
 
@@ -49,3 +65,27 @@ def test_recipe_form_with_an_error_and_changes(snap_compare, make_app):
         await settle(pilot)
 
     assert snap_compare(make_app(start_mode="recipe"), terminal_size=SIZE, run_before=edit)
+
+
+def test_hardware_llama_3_8b_qlora_on_a_24gb_card(snap_compare, make_app):
+    async def plan(pilot):
+        await settle(pilot)
+        model = pilot.app.screen.query_one("#field-model-name_or_path").editor
+        model.focus()
+        await pilot.press("end", "ctrl+u", *"llama-3-8b")
+        pilot.app.screen.query_one("#field-method-type").editor.value = "qlora"
+        await pilot.pause(0.5)
+        await settle(pilot)
+
+    assert snap_compare(make_app(start_mode="hardware"), terminal_size=SIZE, run_before=plan)
+
+
+def test_dataset_row_as_trained(snap_compare, make_app):
+    async def open_row(pilot):
+        await settle(pilot)
+        await pilot.press("down", "down", "enter")
+        masked = pilot.app.screen.query_one("#masked")
+        await wait_for(pilot, lambda: masked.preview is not None, timeout=30, what="the rendered row")
+        await settle(pilot)
+
+    assert snap_compare(make_app(start_mode="dataset"), terminal_size=SIZE, run_before=open_row)

@@ -171,3 +171,15 @@ def catalog_config(name: str) -> dict[str, Any] | None:
 def catalog_names() -> list[str]:
     """Every catalog hub id, in declaration order."""
     return list(CATALOG)
+
+
+def recipe_model_name(name: str) -> str:
+    """What a recipe should say for a model typed as `name`: a short alias ("llama-3-8b"), which
+    only the estimator knows, becomes its hub id, which training can download; hub ids, local
+    paths and names the catalog does not know stay as they are."""
+    from pathlib import Path
+
+    text = name.strip()
+    if "/" in text or Path(text).expanduser().exists():
+        return text
+    return ALIASES.get(_norm(text), text)

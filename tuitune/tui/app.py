@@ -7,6 +7,7 @@ module is imported when its mode is first shown, and nothing here imports torch 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.binding import Binding
@@ -15,6 +16,10 @@ from textual.events import DescendantFocus
 from tuitune.tui.i18n import localize_bindings, t
 from tuitune.tui.palette import TuituneCommands
 from tuitune.tui.screens import MODES as ALL_MODES
+
+if TYPE_CHECKING:
+    from tuitune.core.hardware import GpuProbe
+    from tuitune.core.recipe import Problem, Recipe
 
 DEFAULT_THEME = "textual-dark"
 
@@ -57,8 +62,52 @@ class TuituneApp(App[int]):
         self.initial_run = run
         self.start_mode = start_mode or ("runs" if run else ALL_MODES[0].name)
         self.blink = blink  # tests and screenshots freeze the cursor so pictures are stable
+        # GPUs are read through this core GpuProbe when set (tests: one whose numbers change);
+        # None: core's select_gpu_probe() (NVML, or TUITUNE_FAKE_GPU).
+        self.gpu_probe: GpuProbe | None = None
+        self._recipe: Recipe | None = None
+        self.recipe_path: Path | None = None  # the file the current recipe was loaded from / saved to
+        self.recipe_version = 0  # bumped on every change of the current recipe
         self.theme = DEFAULT_THEME
         localize_bindings(self, lang)
+
+    # ------------------------------------------------------------------ the current recipe
+    # One recipe is shared by the screens (docs/tui.md, "The current recipe"): the Recipe form edits
+    # it in place, other screens read it when shown and change it through update_recipe().
+
+    @property
+    def recipe(self) -> Recipe:
+        if self._recipe is None:
+            from tuitune.core.recipe import new_recipe
+
+            self._recipe = new_recipe()
+        return self._recipe
+
+    def set_recipe(self, recipe: Recipe, path: Path | None) -> None:
+        """Replace the current recipe (the Recipe screen's load and new)."""
+        self._recipe = recipe
+        self.recipe_path = path
+        self.recipe_changed()
+
+    def update_recipe(self, changes: dict[str, Any]) -> list[Problem]:
+        """Set keys of the current recipe from another screen. Each value is checked against the
+        schema; a bad one is left out and returned as a problem."""
+        from tuitune.core.recipe import FIELDS, check_value
+
+        problems = []
+        for key, value in changes.items():
+            checked, problem = check_value(FIELDS[key], value)
+            if problem is not None:
+                problems.append(problem)
+            else:
+                self.recipe.set(key, checked)
+        self.recipe_changed()
+        return problems
+
+    def recipe_changed(self) -> int:
+        """Note that the current recipe changed; returns the new version."""
+        self.recipe_version += 1
+        return self.recipe_version
 
     def on_mount(self) -> None:
         self.sub_title = t("app.subtitle", self.lang)

@@ -12,13 +12,21 @@ pyarrow and datasets load inside the functions that need them.
 
 from tuitune.core.data.encoding import encode_example, encode_examples, label_mask_preview, render_example
 from tuitune.core.data.formats import FORMATS, detect_format, normalize, parse_columns
-from tuitune.core.data.loader import count_rows, estimate_rows, load_examples, read_page
+from tuitune.core.data.loader import (
+    count_rows,
+    estimate_rows,
+    load_examples,
+    read_page,
+    row_at_line,
+    scan_examples,
+)
 from tuitune.core.data.packing import pack
 from tuitune.core.data.prepare import prepare_training_data, split_indices
 from tuitune.core.data.records import (
     IGNORE_INDEX,
     DataPage,
     DataProblem,
+    DataScan,
     Encoded,
     Example,
     LengthStats,
@@ -38,6 +46,7 @@ __all__ = [
     "TEMPLATES",
     "DataPage",
     "DataProblem",
+    "DataScan",
     "Encoded",
     "Example",
     "LengthStats",
@@ -62,5 +71,7 @@ __all__ = [
     "prepare_training_data",
     "read_page",
     "render_example",
+    "row_at_line",
+    "scan_examples",
     "split_indices",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from tuitune.core.data.formats import (
     normalize,
     unknown_format_message,
 )
-from tuitune.core.data.records import DataPage, DataProblem, Example, LoadedData, PageRow
+from tuitune.core.data.records import DataPage, DataProblem, DataScan, Example, LoadedData, PageRow
 from tuitune.core.data.sources import Source, resolve_source
 from tuitune.core.errors import UserError
 
@@ -170,6 +170,41 @@ def load_examples(
     Raises UserError only when the source cannot be read at all (missing file, not UTF-8/JSON at
     all, hub unreachable). `max_samples` > 0 stops after that many usable rows.
     """
+    scan = _scan(path, format, columns, split, keep=None, max_samples=max_samples, cancel=cancel)
+    return LoadedData(scan.format, scan.sample, scan.problems, scan.rows, scan.columns)
+
+
+def scan_examples(
+    path: str | Path,
+    format: str = "auto",
+    columns: dict[str, str] | None = None,
+    split: str = "train",
+    sample: int = 0,
+    cancel: threading.Event | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> DataScan:
+    """Check every row of a dataset (problems, duplicates, usable count) keeping only the first
+    `sample` usable rows: a viewer's whole-file check of a million rows without holding them all.
+
+    `progress(rows_read)` is called every few thousand rows; `cancel` stops the scan early (the
+    result then says `cancelled` and covers the rows read so far). UserError as load_examples."""
+    return _scan(path, format, columns, split, keep=sample, max_samples=0, cancel=cancel, progress=progress)
+
+
+PROGRESS_EVERY = 4096  # rows between cancel checks and progress calls
+
+
+def _scan(
+    path: str | Path,
+    format: str,
+    columns: dict[str, str] | None,
+    split: str,
+    keep: int | None,
+    max_samples: int,
+    cancel: threading.Event | None,
+    progress: Callable[[int], None] | None = None,
+) -> DataScan:
+    """The one pass behind load_examples and scan_examples. keep=None keeps every usable row."""
     source = resolve_source(path)
     fmt = check_format(format)
     columns = check_columns(columns)
@@ -178,15 +213,20 @@ def load_examples(
     seen: dict[int, tuple[int, str | None]] = {}
     formats: Counter = Counter()
     first_columns: list[str] = []
-    rows = 0
+    rows = usable = 0
+    cancelled = False
     for item in _walk(source, fmt, columns, 0, split):
         if item.whole_file:
             for message in item.problems:
                 problems.add(DataProblem(None, message, item.file))
             continue
         rows += 1
-        if cancel is not None and rows % 4096 == 0 and cancel.is_set():
-            break
+        if rows % PROGRESS_EVERY == 0:
+            if cancel is not None and cancel.is_set():
+                cancelled = True
+                break
+            if progress is not None:
+                progress(rows)
         if item.record is not None and rows <= DETECT_ROWS:
             for key in apply_columns(item.record, columns):
                 if key not in first_columns:
@@ -204,10 +244,12 @@ def load_examples(
             problems.add(DataProblem(ex.line, f"duplicate of {where} (same turns)", ex.file))
         else:
             seen[key] = (ex.line, ex.file)
-        examples.append(ex)
-        if max_samples and len(examples) >= max_samples:
+        usable += 1
+        if keep is None or len(examples) < keep:
+            examples.append(ex)
+        if max_samples and usable >= max_samples:
             break
-    return LoadedData(_format_name(formats), examples, problems.finish(), rows, first_columns)
+    return DataScan(_format_name(formats), examples, problems.finish(), rows, usable, first_columns, cancelled)
 
 
 def read_page(
@@ -294,4 +336,30 @@ def count_rows(path: str | Path, split: str = "train", cancel: threading.Event |
     return total
 
 
-__all__ = ["load_examples", "read_page", "estimate_rows", "count_rows", "check_format"]
+def row_at_line(path: str | Path, line: int, file: str | None = None, split: str = "train") -> int | None:
+    """The 0-based row (as read_page's offset counts) of the row starting at `line` of `file` (a
+    folder's file as problems name it; None for a single file), or None when there is no such line.
+    Problems name lines; a viewer pages by rows, and blank lines or multi-line records make the two
+    differ. JSONL is counted without parsing (and seeks from remembered offsets)."""
+    source = resolve_source(path)
+    before = 0
+    for part in _parts(source):
+        if part.kind == "hub":
+            return line - 1 if line >= 1 else None
+        assert part.path is not None
+        if file is not None and part.label != file:
+            n = _part_count(source, part, split)
+            before += n or 0
+            continue
+        if part.kind == "jsonl":
+            row = readers.jsonl_row_at_line(part.path, line)
+            n = readers.count_file_rows(part.path, part.kind) or 0
+            return before + row if row < n else None
+        for row, raw in enumerate(readers.file_rows(part.path, part.kind, 0)):
+            if raw.line >= line:
+                return before + row
+        return None
+    return None
+
+
+__all__ = ["load_examples", "scan_examples", "read_page", "estimate_rows", "count_rows", "row_at_line", "check_format"]

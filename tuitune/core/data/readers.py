@@ -104,6 +104,16 @@ class _LineIndex:
             offset, lines = marks[best]
             return best, offset, lines
 
+    def before_line(self, path: Path, line: int) -> tuple[int, int, int]:
+        """(row, byte offset, lines before) of the last checkpoint that starts before `line`."""
+        with self._lock:
+            marks = self._files.get(self._key(path)) or {}
+            best = max((r for r, (_, lines) in marks.items() if lines < line), default=0)
+            if best == 0:
+                return 0, 0, 0
+            offset, lines = marks[best]
+            return best, offset, lines
+
 
 LINE_INDEX = _LineIndex()
 
@@ -167,6 +177,21 @@ def count_lines_fast(path: Path, cancel: threading.Event | None = None) -> int |
                     if cancel is not None and cancel.is_set():
                         return None
     return rows
+
+
+def jsonl_row_at_line(path: Path, line: int) -> int:
+    """The 0-based row starting at physical `line` (or the first row after it), counting non-blank
+    lines without parsing them; seeks from the nearest remembered checkpoint."""
+    row, offset, lines = LINE_INDEX.before_line(path, line)
+    with _open(path) as f:
+        f.seek(offset)
+        for raw in f:
+            lines += 1
+            if lines >= line:
+                return row
+            if raw.strip():
+                row += 1
+    return row
 
 
 # --------------------------------------------------------------------------- TXT

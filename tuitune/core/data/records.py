@@ -65,6 +65,19 @@ class LoadedData:
 
 
 @dataclass
+class DataScan:
+    """A whole-file check: every row read and checked, only the first usable rows kept."""
+
+    format: str
+    sample: list[Example]  # the first usable rows (as many as asked for)
+    problems: list[DataProblem]
+    rows: int  # rows read, usable or not
+    usable: int  # usable rows (duplicates included: they are reported, not dropped)
+    columns: list[str] = field(default_factory=list)
+    cancelled: bool = False  # stopped early: the counts cover the rows read so far
+
+
+@dataclass
 class PageRow:
     """One row of a page: the record as read (None if unreadable), its normalized form, its problems."""
 

@@ -1,12 +1,594 @@
-"""Dataset screen — planned: states what it will show and the command that does it today.
+"""Dataset: open a file, check its format and columns, page through its rows, see one row as the model
+reads it (trained tokens coloured), token lengths against cutoff_len, and every problem by line.
 
-Replace this module with the real screen (same class name, MODE = "dataset"); see docs/tui.md.
+Everything is read in workers, so a million-row file shows its first page at once while its rows
+are counted and checked in the background (cancelled when another file is opened). The file, format
+and columns start from the current recipe; ctrl+r writes them back. The tokenizer (never the
+weights) of the recipe's model renders rows and measures lengths.
+
+All data work is core's: read_page, count_rows, scan_examples, load_examples, encode_examples,
+length_stats, label_mask_preview, row_at_line, load_tokenizer_only.
 """
 
 from __future__ import annotations
 
-from tuitune.tui.screens.planned import PlannedScreen
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import Input, Static, TabbedContent, TabPane
+
+from tuitune.core.errors import UserError
+from tuitune.core.recipe import FIELDS, Recipe
+from tuitune.tui.i18n import localize_bindings
+from tuitune.tui.screens.base import PaletteCommand, TuituneScreen
+from tuitune.tui.widgets.data_problems import DataProblemsList
+from tuitune.tui.widgets.field_row import FieldRow
+from tuitune.tui.widgets.length_histogram import LengthHistogram
+from tuitune.tui.widgets.masked_row import MaskedRow
+from tuitune.tui.widgets.rows_table import PAGE_SIZE, RowsTable
+from tuitune.tui.widgets.suggesters import PathSuggester
+
+DATA_KEYS = ("data.path", "data.format", "data.columns")
+TABS = ("rows", "row", "lengths", "problems")
 
 
-class DatasetScreen(PlannedScreen):
+class RowView(VerticalScroll):
+    """The rendered row, scrollable; n / p step through the rows of the page, escape goes back."""
+
+    BINDINGS = [
+        Binding("n", "screen.step_row(1)", "data.next_row"),
+        Binding("p", "screen.step_row(-1)", "data.prev_row"),
+        Binding("escape", "screen.back_to_rows", "data.back"),
+    ]
+
+    def on_mount(self) -> None:
+        localize_bindings(self, getattr(self.app, "lang", "en"))
+
+# What else of the recipe changes what this screen shows (lengths and the rendered row).
+RENDER_KEYS = ("model.name_or_path", "data.cutoff_len", "data.template", "data.system", "data.train_on_prompt")
+DEBOUNCE_S = 0.4  # a path being typed is opened once the typing pauses
+# Rendering and tokenizing runs at ~2,000 rows/s on one core: lengths come from the first rows.
+STATS_ROWS = 2000
+
+
+class DatasetScreen(TuituneScreen):
     MODE = "dataset"
+    AUTO_FOCUS = "#rows-table"  # the recipe's dataset is open already: arrows and enter work at once
+    BINDINGS = [
+        Binding("ctrl+l", "focus_path", "data.file"),  # as a browser's ctrl+l goes to the address
+        Binding("ctrl+o", "browse", "data.browse"),
+        Binding("ctrl+r", "use_in_recipe", "hw.use"),
+        # The tab titles carry their digit; an input that has the focus takes digits first.
+        *(Binding(str(i), f"show_tab('{tab}')", tab, show=False) for i, tab in enumerate(TABS, 1)),
+    ]
+    DEFAULT_CSS = """
+    DatasetScreen {
+        #ds-top { height: auto; }
+        #ds-top FieldRow { grid-columns: 16 1fr; max-width: 100%; }
+        #ds-top FieldRow .field-error { padding-left: 16; }
+        #ds-options { height: auto; }
+        #ds-options FieldRow { width: 1fr; }
+        #ds-options #field-data-format { width: 38; }
+        #ds-status { height: auto; max-height: 2; padding: 0 1; background: $boost; color: $text-muted; }
+        #ds-status.-error { color: $text-error; }
+        #ds-tabs { height: 1fr; }
+        #ds-tabs TabPane { padding: 0; }
+        .pane-hint { height: 1; padding: 0 1; color: $text-muted; }
+    }
+    """
+
+    # ------------------------------------------------------------------ messages from workers
+
+    class Paged(Message):
+        def __init__(self, source: int, page: Any = None, cursor: int = 0, error: str = "") -> None:
+            super().__init__()
+            self.source, self.page, self.cursor, self.error = source, page, cursor, error
+
+    class Counted(Message):
+        def __init__(self, source: int, rows: int | None) -> None:
+            super().__init__()
+            self.source, self.rows = source, rows
+
+    class Checking(Message):
+        def __init__(self, source: int, rows: int) -> None:
+            super().__init__()
+            self.source, self.rows = source, rows
+
+    class Scanned(Message):
+        def __init__(self, source: int, scan: Any = None, error: str = "") -> None:
+            super().__init__()
+            self.source, self.scan, self.error = source, scan, error
+
+    class Measured(Message):
+        def __init__(self, source: int, stats: Any = None, problems: list | None = None, error: str = "") -> None:
+            super().__init__()
+            self.source, self.stats, self.problems, self.error = source, stats, problems or [], error
+
+    class Rendered(Message):
+        def __init__(self, request: int, where: str, preview: Any = None, model: str = "", error: str = "") -> None:
+            super().__init__()
+            self.request, self.where, self.preview, self.model, self.error = request, where, preview, model, error
+
+    class Located(Message):
+        def __init__(self, source: int, line: int, row: int | None) -> None:
+            super().__init__()
+            self.source, self.line, self.row = source, line, row
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.edit: Recipe = self.app.recipe.copy()  # the file, format and columns tried here
+        self._seen_version = self.app.recipe_version
+        self.source = 0  # bumped each time another file (or format, columns) is opened
+        self._cancel: list[threading.Event] = []
+        self._debounce: Timer | None = None
+        self.page: Any = None  # core DataPage shown
+        self.rows: int | None = None  # exact row count, once counted
+        self.checked_rows = 0  # rows the background check has read so far
+        self.scan: Any = None  # core DataScan, once the whole file is checked
+        self.stats: Any = None  # core LengthStats of the first rows
+        self.render_problems: list[Any] = []  # rows the chat template could not render
+        self.error = ""  # why the file cannot be read
+        self._row_request = 0
+        self.opened_row: Any = None  # the PageRow shown in the Row tab
+        self._tokenizers: dict[str, Any] = {}
+        self._tokenizer_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ layout
+
+    def compose_body(self) -> ComposeResult:
+        lang = self.lang
+        with Vertical(id="ds-top"):
+            yield FieldRow(FIELDS["data.path"], self.edit.data.path, lang)
+            with Horizontal(id="ds-options"):
+                yield FieldRow(FIELDS["data.format"], self.edit.data.format, lang)
+                yield FieldRow(FIELDS["data.columns"], self.edit.data.columns, lang)
+        yield Static("", id="ds-status", markup=False)
+        with TabbedContent(id="ds-tabs", initial="rows"):
+            with TabPane("1 " + self.t("data.tab_rows"), id="rows"):
+                yield Static("", id="rows-hint", classes="pane-hint", markup=False)
+                yield RowsTable(lang, id="rows-table")
+            with TabPane("2 " + self.t("data.tab_row"), id="row"):
+                with RowView(id="row-scroll"):
+                    yield MaskedRow(lang, id="masked")
+            with TabPane("3 " + self.t("data.tab_lengths"), id="lengths"):
+                with VerticalScroll():
+                    yield LengthHistogram(lang, id="histogram")
+            with TabPane("4 " + self.t("data.tab_problems"), id="problems"):
+                yield Static(self.t("data.problems_hint"), classes="pane-hint", markup=False)
+                yield DataProblemsList(lang, id="data-problems")
+
+    @property
+    def table(self) -> RowsTable:
+        return self.query_one(RowsTable)
+
+    def field(self, key: str) -> FieldRow:
+        return self.query_one("#field-" + key.replace(".", "-"), FieldRow)
+
+    def on_mount(self) -> None:
+        path_input = self.field("data.path").editor
+        assert isinstance(path_input, Input)
+        path_input.suggester = PathSuggester(suffixes=(".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".txt"))
+        columns = self.field("data.columns").editor
+        assert isinstance(columns, Input)
+        columns.placeholder = self.t("data.columns_placeholder")
+        self.open_source()
+
+    def on_unmount(self) -> None:
+        self._stop_background()
+
+    def on_screen_resume(self) -> None:
+        if self.app.recipe_version == self._seen_version:
+            return
+        self._seen_version = self.app.recipe_version
+        before = self.edit
+        self.edit = self.app.recipe.copy()
+        for key in DATA_KEYS:
+            self.field(key).set_value(self.edit.get(key))
+        if any(before.get(k) != self.edit.get(k) for k in DATA_KEYS + RENDER_KEYS):
+            self.open_source()
+        else:
+            self._show_status()
+
+    def palette_commands(self) -> Iterable[PaletteCommand]:
+        yield PaletteCommand(self.t("data.browse"), self.t("data.browse_help"), self.action_browse)
+        yield PaletteCommand(self.t("hw.use"), self.t("data.use_help"), self.action_use_in_recipe)
+
+    # ------------------------------------------------------------------ what is open
+
+    @property
+    def path(self) -> str:
+        return self.edit.resolve_path(self.edit.data.path)
+
+    def on_field_row_edited(self, event: FieldRow.Edited) -> None:
+        event.stop()
+        if event.problem is not None:
+            return
+        self.edit.set(event.key, event.value)
+        if self._debounce is not None:
+            self._debounce.stop()
+            self._debounce = None
+        if event.key == "data.format":  # a choice, not typing: open at once
+            self.open_source()
+        else:
+            self._debounce = self.set_timer(DEBOUNCE_S, self._opened_after_typing)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in the file or columns field: open now and go to the rows."""
+        event.stop()
+        if self._debounce is not None:
+            self._debounce.stop()
+            self._debounce = None
+            self.open_source()
+        self.table.focus()
+
+    def _opened_after_typing(self) -> None:
+        self._debounce = None
+        self.open_source()
+
+    def open_source(self, offset: int = 0, cursor: int = 0) -> None:
+        """Read the first page of what the fields name, and start counting, checking and measuring."""
+        self._stop_background()
+        self.source += 1
+        self.page, self.rows, self.scan, self.stats, self.error = None, None, None, None, ""
+        self.checked_rows = 0
+        self.render_problems = []
+        self._row_request += 1  # a row being rendered belongs to the old file
+        self.query_one(MaskedRow).show_message(self.t("data.row_none"))
+        self.query_one(LengthHistogram).show_message(self.t("data.stats_waiting"))
+        self.query_one(DataProblemsList).show([], self.t("data.checking_short"))
+        recipe = self.edit.copy()
+        source = self.source
+        count_stop, scan_stop = threading.Event(), threading.Event()
+        self._cancel = [count_stop, scan_stop]
+        self._read_page(source, recipe, offset, cursor)
+        self._count(source, recipe, count_stop)
+        self._check(source, recipe, scan_stop)
+        self._measure_lengths(source, recipe)
+        self._show_status()
+
+    def _stop_background(self) -> None:
+        for event in self._cancel:
+            event.set()
+        self._cancel = []
+
+    @property
+    def is_settled(self) -> bool:
+        """Everything about the open file has arrived (tests and screenshots wait on it)."""
+        return self._debounce is None and (bool(self.error) or (
+            self.page is not None and self.rows is not None and self.scan is not None and self.stats is not None
+        ))
+
+    # ------------------------------------------------------------------ workers (threads)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="data-page")
+    def _read_page(self, source: int, recipe: Recipe, offset: int, cursor: int) -> None:
+        from tuitune.core.data import read_page
+
+        try:
+            d = recipe.data
+            page = read_page(recipe.data_path, d.format, d.columns, offset, PAGE_SIZE, d.split)
+        except UserError as e:
+            self.post_message(self.Paged(source, error=e.message))
+            return
+        self.post_message(self.Paged(source, page, cursor))
+
+    @work(thread=True, exit_on_error=False, group="data-count")
+    def _count(self, source: int, recipe: Recipe, stop: threading.Event) -> None:
+        from tuitune.core.data import count_rows
+
+        try:
+            rows = count_rows(recipe.data_path, recipe.data.split, cancel=stop)
+        except UserError:
+            return  # the page reader says what is wrong
+        self.post_message(self.Counted(source, rows))
+
+    @work(thread=True, exit_on_error=False, group="data-check")
+    def _check(self, source: int, recipe: Recipe, stop: threading.Event) -> None:
+        # Checking every row is a pure-Python loop (seconds for a million rows): in a child process,
+        # so this process's event loop never waits for the GIL (see tui/child_process.py).
+        from tuitune.core.data import scan_examples
+        from tuitune.tui.child_process import run_in_child
+
+        def progress(rows: int) -> None:
+            self.post_message(self.Checking(source, rows))
+
+        d = recipe.data
+        try:
+            scan = run_in_child(
+                scan_examples, recipe.data_path, d.format, d.columns, d.split, progress=progress, cancel=stop
+            )
+        except UserError as e:
+            self.post_message(self.Scanned(source, error=e.message))
+            return
+        if scan is not None and not scan.cancelled:
+            self.post_message(self.Scanned(source, scan))
+
+    def tokenizer(self, recipe: Recipe) -> Any:
+        """The recipe model's tokenizer, loaded once (no weights); UserError when it cannot be found."""
+        model = recipe.model_path
+        with self._tokenizer_lock:
+            if model not in self._tokenizers:
+                from tuitune.core.data.tokenizer import load_tokenizer_only
+
+                self._tokenizers[model] = load_tokenizer_only(model, recipe.model.trust_remote_code)
+            return self._tokenizers[model]
+
+    def _explain(self, error: UserError, recipe: Recipe) -> str:
+        """A tokenizer that cannot be loaded: say whose, and where the model is chosen."""
+        text = error.message + (f" ({error.hint})" if error.hint else "")
+        if recipe.model_path not in self._tokenizers:
+            text += "\n" + self.t("data.tokenizer_hint", model=recipe.model.name_or_path)
+        return text
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="data-measure")
+    def _measure_lengths(self, source: int, recipe: Recipe) -> None:
+        from tuitune.core.data import encode_examples, length_stats, load_examples
+
+        d = recipe.data
+        try:
+            loaded = load_examples(recipe.data_path, d.format, d.columns, STATS_ROWS, d.split)
+            if not loaded.examples:
+                self.post_message(self.Measured(source, error=self.t("data.no_usable")))
+                return
+            tok = self.tokenizer(recipe)
+        except UserError as e:
+            self.post_message(self.Measured(source, error=self._explain(e, recipe)))
+            return
+        encoded, problems = encode_examples(loaded.examples, tok, d.cutoff_len, d.train_on_prompt, d.template, d.system)
+        stats = length_stats([e.full_length for e in encoded], d.cutoff_len)
+        self.post_message(self.Measured(source, stats, problems))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="data-render")
+    def _render_row(self, request: int, where: str, example: Any, recipe: Recipe) -> None:
+        from tuitune.core.data import label_mask_preview
+
+        d = recipe.data
+        try:
+            tok = self.tokenizer(recipe)
+            preview = label_mask_preview(example, tok, d.cutoff_len, d.train_on_prompt, d.template, d.system)
+        except UserError as e:
+            self.post_message(self.Rendered(request, where, error=self._explain(e, recipe)))
+            return
+        self.post_message(self.Rendered(request, where, preview, recipe.model.name_or_path))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="data-locate")
+    def _locate(self, source: int, recipe: Recipe, line: int, file: str | None) -> None:
+        from tuitune.core.data import row_at_line
+
+        try:
+            row = row_at_line(recipe.data_path, line, file, recipe.data.split)
+        except UserError:
+            row = None
+        self.post_message(self.Located(source, line, row))
+
+    # ------------------------------------------------------------------ answers (event loop)
+
+    def on_dataset_screen_paged(self, event: Paged) -> None:
+        if event.source != self.source:
+            return
+        if event.error:
+            self.error = event.error
+            self._stop_background()
+            self.table.clear(columns=True)
+            self.query_one("#rows-hint", Static).update("")
+            self.query_one(LengthHistogram).show_message(event.error)
+            self.query_one(DataProblemsList).show([], "")
+        else:
+            self.page = event.page
+            self.table.show(event.page, event.cursor)
+            self._show_rows_hint()
+        self._show_status()
+
+    def on_dataset_screen_counted(self, event: Counted) -> None:
+        if event.source == self.source and event.rows is not None:
+            self.rows = event.rows
+            self._show_rows_hint()
+            self._show_status()
+
+    def on_dataset_screen_checking(self, event: Checking) -> None:
+        if event.source == self.source and self.scan is None:
+            self.checked_rows = event.rows
+            self._show_status()
+
+    def on_dataset_screen_scanned(self, event: Scanned) -> None:
+        if event.source != self.source:
+            return
+        if event.error:
+            self.error = self.error or event.error
+        else:
+            self.scan = event.scan
+            self.rows = event.scan.rows if self.rows is None else self.rows
+        self._show_problems()
+        self._show_status()
+
+    def on_dataset_screen_measured(self, event: Measured) -> None:
+        if event.source != self.source:
+            return
+        histogram = self.query_one(LengthHistogram)
+        if event.error:
+            self.stats = False  # measured, with nothing to show
+            histogram.show_message(self.t("data.stats_failed", error=event.error))
+        else:
+            self.stats = event.stats
+            self.render_problems = event.problems
+            histogram.show(
+                event.stats,
+                self.t("data.stats_note", rows=event.stats.rows, model=self.edit.model.name_or_path),
+            )
+            self._show_problems()
+        self._show_status()
+
+    def _show_problems(self) -> None:
+        found = list(self.scan.problems) if self.scan is not None else []
+        seen = {(p.file, p.line, p.message) for p in found}
+        found += [p for p in self.render_problems if (p.file, p.line, p.message) not in seen]
+        found.sort(key=lambda p: (p.file or "", p.line or 0))
+        note = "" if self.scan is not None else self.t("data.checking_short")
+        self.query_one(DataProblemsList).show(found, note)
+
+    def _show_rows_hint(self) -> None:
+        page = self.page
+        if page is None:
+            return
+        total = self.rows if self.rows is not None else page.total_rows
+        approx = "" if self.rows is not None or page.total_exact else "~"
+        first = page.offset + 1 if page.rows else 0
+        self.query_one("#rows-hint", Static).update(
+            self.t("data.rows_hint", first=first, last=page.offset + len(page.rows), total=f"{approx}{total:,}")
+        )
+
+    def _show_status(self) -> None:
+        status = self.query_one("#ds-status", Static)
+        status.set_class(bool(self.error), "-error")
+        if self.error:
+            status.update(self.error)
+            return
+        parts = []
+        page = self.page
+        if page is None:
+            parts.append(self.t("data.reading"))
+        else:
+            detected = self.edit.data.format == "auto"
+            parts.append(self.t("data.format_detected" if detected else "data.format_chosen", format=page.format))
+        if self.rows is not None:
+            parts.append(self.t("data.rows", n=f"{self.rows:,}"))
+        elif page is not None:
+            parts.append(self.t("data.rows_about", n=f"{page.total_rows:,}"))
+        if self.scan is not None:
+            n = len(self.scan.problems)
+            parts.append(self.t("data.usable", n=f"{self.scan.usable:,}"))
+            parts.append(self.t("data.problems", n=n) if n else self.t("problems.none"))
+        elif page is not None:
+            parts.append(self.t("data.checking", n=f"{self.checked_rows:,}"))
+        if page is not None and page.columns:
+            parts.append(self.t("data.columns", columns=", ".join(page.columns)))
+        if self._changes():
+            parts.append(self.t("data.pending"))
+        status.update("  ·  ".join(parts))
+
+    # ------------------------------------------------------------------ paging, rows, jumping
+
+    def on_rows_table_page_requested(self, event: RowsTable.PageRequested) -> None:
+        page = self.page
+        if page is None:
+            return
+        if event.delta > 0 and page.at_end:
+            self.notify(self.t("data.last_page"))
+            return
+        if event.delta < 0 and page.offset == 0:
+            self.notify(self.t("data.first_page"))
+            return
+        offset = max(0, page.offset + event.delta * PAGE_SIZE)
+        self._read_page(self.source, self.edit.copy(), offset, 0 if event.delta > 0 else PAGE_SIZE - 1)
+
+    def on_rows_table_opened(self, event: RowsTable.Opened) -> None:
+        if self.page is None or not 0 <= event.index < len(self.page.rows):
+            return
+        self.open_row(self.page.rows[event.index])
+
+    def open_row(self, row: Any) -> None:
+        """Show one row of the page rendered through the chat template, in the Row tab."""
+        self._row_request += 1
+        masked = self.query_one(MaskedRow)
+        where = self.t("data.row_where", line=f"{row.file}:{row.line}" if row.file else row.line)
+        self.query_one(TabbedContent).active = "row"
+        self.opened_row = row
+        view = self.query_one(RowView)
+        view.scroll_home(animate=False)
+        view.focus()
+        if row.example is None:
+            lines = [where] + [p.message for p in row.problems]
+            masked.show_message("\n".join(lines), "$text-error")
+            return
+        masked.show_message(where + "\n" + self.t("data.rendering", model=self.edit.model.name_or_path))
+        self._render_row(self._row_request, where, row.example, self.edit.copy())
+
+    def action_step_row(self, delta: int) -> None:
+        """The next or previous row of the page, rendered (the table's cursor follows)."""
+        if self.page is None or self.opened_row not in self.page.rows:
+            return
+        index = self.page.rows.index(self.opened_row) + delta
+        if not 0 <= index < len(self.page.rows):
+            self.notify(self.t("data.page_edge"))
+            return
+        self.table.move_cursor(row=index, animate=False)
+        self.open_row(self.page.rows[index])
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        focus = {"rows": RowsTable, "row": RowView, "problems": DataProblemsList}.get(tab)
+        if focus is not None:
+            self.query_one(focus).focus()
+
+    def action_back_to_rows(self) -> None:
+        self.query_one(TabbedContent).active = "rows"
+        self.table.focus()
+
+    def on_dataset_screen_rendered(self, event: Rendered) -> None:
+        if event.request != self._row_request:
+            return
+        masked = self.query_one(MaskedRow)
+        if event.error:
+            masked.show_message(event.where + "\n" + self.t("data.render_failed", error=event.error), "$text-error")
+        else:
+            masked.show_row(event.where, event.preview, event.model)
+
+    def on_data_problems_list_jump_to(self, event: DataProblemsList.JumpTo) -> None:
+        self._locate(self.source, self.edit.copy(), event.line, event.file)
+
+    def on_dataset_screen_located(self, event: Located) -> None:
+        if event.source != self.source:
+            return
+        if event.row is None:
+            self.notify(self.t("data.line_missing", line=event.line), severity="warning")
+            return
+        offset = event.row // PAGE_SIZE * PAGE_SIZE
+        self.query_one(TabbedContent).active = "rows"
+        self.table.focus()
+        if self.page is not None and self.page.offset == offset:
+            self.table.move_cursor(row=event.row - offset, animate=False)
+        else:
+            self._read_page(self.source, self.edit.copy(), offset, event.row - offset)
+
+    # ------------------------------------------------------------------ browse, use in recipe
+
+    @work(exclusive=True, exit_on_error=False, group="dataset-dialog")
+    async def action_browse(self) -> None:
+        from tuitune.tui.dialogs.open_data import OpenDataDialog
+
+        current = Path(self.path).expanduser()
+        start = current.parent if current.parent.is_dir() else Path(".")
+        chosen = await self.app.push_screen_wait(OpenDataDialog(start))
+        if chosen is not None:
+            editor = self.field("data.path").editor
+            assert isinstance(editor, Input)
+            editor.value = str(chosen)  # the row reports the edit; the file opens after the debounce
+
+    def action_focus_path(self) -> None:
+        editor = self.field("data.path").editor
+        assert isinstance(editor, Input)
+        editor.focus()
+        editor.select_all()  # typing replaces the path; arrows keep it
+
+    def _changes(self) -> dict[str, Any]:
+        return {k: self.edit.get(k) for k in DATA_KEYS if self.edit.get(k) != self.app.recipe.get(k)}
+
+    def action_use_in_recipe(self) -> None:
+        changes = self._changes()
+        if not changes:
+            self.notify(self.t("hw.same"))
+            return
+        problems = self.app.update_recipe(changes)
+        self._seen_version = self.app.recipe_version
+        if problems:
+            self.notify("\n".join(p.format() for p in problems), severity="warning")
+        self.notify(self.t("hw.used", changes=", ".join(f"{k} = {v}" for k, v in changes.items())))
+        self._show_status()

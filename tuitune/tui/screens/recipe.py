@@ -52,11 +52,15 @@ class RecipeScreen(TuituneScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        recipe = new_recipe()
-        self.loaded: Recipe = recipe.copy()  # what the diff compares against: the file, or the defaults
-        self.loaded_path: Path | None = None
+        # The form edits the app's current recipe in place (shared with the other screens).
+        recipe = self.app.recipe
+        path = self.app.recipe_path
+        baseline = load_recipe(path)[0] if path is not None else new_recipe()
+        self.loaded: Recipe = baseline  # what the diff compares against: the file, or the defaults
+        self.loaded_path: Path | None = path
         self.problems: list[Problem] = []
         self._first = recipe
+        self._seen_version = self.app.recipe_version
 
     @property
     def recipes_dir(self) -> Path:
@@ -88,6 +92,12 @@ class RecipeScreen(TuituneScreen):
     def on_mount(self) -> None:
         self._refresh(self.form.problems())
 
+    def on_screen_resume(self) -> None:
+        # Another screen may have changed the current recipe (Hardware's or Dataset's "use in recipe").
+        if self.app.recipe_version != self._seen_version:
+            self._seen_version = self.app.recipe_version
+            self.form.load(self.app.recipe)
+
     def palette_commands(self) -> Iterable[PaletteCommand]:
         yield PaletteCommand(self.t("recipe.load"), self.t("recipe.load_help"), self.action_load)
         yield PaletteCommand(self.t("recipe.save"), self.t("recipe.save_help"), self.action_save)
@@ -104,6 +114,7 @@ class RecipeScreen(TuituneScreen):
     # ------------------------------------------------------------------ keeping the panels current
 
     def on_recipe_form_changed(self, event: RecipeForm.Changed) -> None:
+        self._seen_version = self.app.recipe_changed()
         self._refresh(event.problems)
 
     def on_recipe_form_field_focused(self, event: RecipeForm.FieldFocused) -> None:
@@ -143,7 +154,9 @@ class RecipeScreen(TuituneScreen):
     def show_recipe(self, recipe: Recipe, path: Path | None) -> None:
         """Put a recipe in the form; the diff now compares against it."""
         self._set_baseline(recipe.copy(), path)
-        self.form.load(recipe.copy())
+        self.app.set_recipe(recipe.copy(), path)
+        self._seen_version = self.app.recipe_version
+        self.form.load(self.app.recipe)
 
     def load_file(self, path: Path) -> list[Problem]:
         """Read a recipe file into the form. Bad values keep their defaults and are reported."""
@@ -247,5 +260,6 @@ class RecipeScreen(TuituneScreen):
         saved.source = path
         self.recipe.source = path  # relative data paths are now looked up next to the new file
         self._set_baseline(saved, path)
+        self.app.recipe_path = path
         self._refresh(self.form.problems())
         self.notify(self.t("recipe.saved", path=path))
