@@ -14,6 +14,9 @@ import sys
 # name -> module; each module has HELP, register(parser) and run(args) -> int.
 COMMANDS: dict[str, str] = {
     "recipe": "tuitune.commands.recipe",
+    "train": "tuitune.commands.train",
+    "runs": "tuitune.commands.runs",
+    "stop": "tuitune.commands.stop",
 }
 
 

@@ -1,0 +1,60 @@
+"""The transformers Trainer, plus per-step bookkeeping the events need.
+
+Why the plain Trainer and not TRL's SFTTrainer: the data layer already renders chat templates,
+masks prompts and packs (with the line numbers the Dataset screen shows), so SFTTrainer's own
+dataset preparation would be redone or bypassed; what is left of it is this Trainer.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from transformers import Trainer
+
+from tuitune.core.engine.collate import NUM_TOKENS
+
+# Test-only hook: raise a CUDA out-of-memory error inside this training step, to exercise the OOM
+# path on machines without a GPU. Never set in normal use.
+FAKE_OOM_ENV = "TUITUNE_TEST_FAKE_OOM_AT_STEP"
+
+
+class StepCounters:
+    """Token and non-finite-loss counts since the last optimizer step, kept on the device so
+    counting costs no synchronisation; the control callback reads them once per step."""
+
+    def __init__(self) -> None:
+        self.tokens: torch.Tensor | int = 0
+        self.nonfinite: torch.Tensor | int = 0
+        self.fake_oom_step = int(os.environ.get(FAKE_OOM_ENV, "0") or 0)
+
+    def take(self) -> tuple[int, int]:
+        tokens, bad = int(self.tokens), int(self.nonfinite)
+        self.tokens, self.nonfinite = 0, 0
+        return tokens, bad
+
+
+class TuituneTrainer(Trainer):
+    def __init__(self, *args: Any, counters: StepCounters, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.counters = counters
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
+        tokens = inputs.pop(NUM_TOKENS, None)
+        training = model.training
+        if training:
+            step = self.state.global_step + 1
+            if self.counters.fake_oom_step and step == self.counters.fake_oom_step:
+                raise torch.OutOfMemoryError(
+                    "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 23.55 GiB "
+                    "of which 1.12 GiB is free. Of the allocated memory 20.10 GiB is allocated by PyTorch, "
+                    "and 1.90 GiB is reserved by PyTorch but unallocated."
+                )
+            if tokens is not None:
+                self.counters.tokens = self.counters.tokens + tokens
+        result = super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        if training:
+            loss = result[0] if return_outputs else result
+            self.counters.nonfinite = self.counters.nonfinite + (~torch.isfinite(loss.detach())).sum()
+        return result
