@@ -10,11 +10,11 @@ HELP = "list training runs, or follow one live (runs watch NAME)"
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the list as JSON")
-    parser.add_argument("--dir", dest="dir", default=None, metavar="RUNS_DIR", help="runs folder (default ./runs)")
+    parser.add_argument("--runs-dir", dest="dir", default=None, metavar="RUNS_DIR", help="runs folder (default ./runs)")
     sub = parser.add_subparsers(dest="runs_command", metavar="ACTION")
     w = sub.add_parser("watch", help="print a run's events (its whole history, then live) until it ends")
     w.add_argument("name", metavar="NAME")
-    w.add_argument("--dir", dest="watch_dir", default=None, metavar="RUNS_DIR", help="runs folder (default ./runs)")
+    w.add_argument("--runs-dir", dest="watch_dir", default=None, metavar="RUNS_DIR", help="runs folder (default ./runs)")
 
 
 def _runs_dir(args: argparse.Namespace) -> str:

@@ -10,7 +10,7 @@ HELP = "stop a training run after its current step (it saves a checkpoint; resum
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME")
-    parser.add_argument("--dir", dest="dir", default=None, metavar="RUNS_DIR", help="runs folder (default ./runs)")
+    parser.add_argument("--runs-dir", dest="dir", default=None, metavar="RUNS_DIR", help="runs folder (default ./runs)")
     parser.add_argument("--wait", action="store_true", help="wait until the trainer has stopped")
 
 

@@ -18,6 +18,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detach", action="store_true",
                         help="return at once; training continues after the terminal closes")
     parser.add_argument("--resume", default=None, metavar="NAME", help="continue a stopped or crashed run from its last checkpoint")
+    parser.add_argument("--runs-dir", dest="resume_runs_dir", default=None, metavar="RUNS_DIR",
+                        help="where --resume looks for NAME (default ./runs)")
     parser.add_argument("--nproc", type=int, default=1, metavar="N",
                         help="processes (GPUs) to train with, through accelerate's launcher (default 1)")
 
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.recipe or args.overrides:
             raise UserError("--resume continues a run with its own frozen recipe", "drop RECIPE and --set")
-        run_dir = find_run(args.resume, args.runs_dir).path
+        run_dir = find_run(args.resume, args.resume_runs_dir or getattr(args, "runs_dir", None) or "runs").path
         started = start_training(None, run_dir, resume=True, nproc=args.nproc)
     elif args.recipe:
         started = start_training(_load(args), args.run_dir, nproc=args.nproc)
