@@ -15,6 +15,7 @@ HEADLESS = [
     "tuitune.core.models",
     "tuitune.core.loading",
     "tuitune.core.errors",
+    "tuitune.core.data",
 ]
 
 
