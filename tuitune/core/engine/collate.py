@@ -57,6 +57,9 @@ class PackedCollator:
     `flatten=True` concatenates the batch into one row (no padding at all; best with flash-attention).
     Otherwise rows stay separate and a short row is filled with a dummy segment of its own (position
     ids from 0, labels ignored), which attends only to itself.
+
+    use_cache=False goes with every batch: with a KV cache, transformers skips the packed-sequence
+    detection and the examples of a row would attend to each other.
     """
 
     def __init__(self, pad_token_id: int, flatten: bool = False) -> None:
@@ -76,7 +79,7 @@ class PackedCollator:
             pos = [p for r in rows for p in r["position_ids"]]
             as_row = lambda xs: torch.tensor([xs], dtype=torch.long)  # noqa: E731
             batch = {"input_ids": as_row(ids), "labels": as_row(labels), "position_ids": as_row(pos)}
-            return batch | {NUM_TOKENS: torch.tensor(len(ids))}
+            return batch | {NUM_TOKENS: torch.tensor(len(ids)), "use_cache": False}
         width = max(len(r["input_ids"]) for r in rows)
         ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
         labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
@@ -88,4 +91,4 @@ class PackedCollator:
             pos[i, :n] = torch.tensor(r["position_ids"])
             pos[i, n:] = torch.arange(width - n)
         real = torch.tensor(sum(len(r["input_ids"]) for r in rows))
-        return {"input_ids": ids, "labels": labels, "position_ids": pos, NUM_TOKENS: real}
+        return {"input_ids": ids, "labels": labels, "position_ids": pos, NUM_TOKENS: real, "use_cache": False}

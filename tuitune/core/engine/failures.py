@@ -16,7 +16,7 @@ class NonFiniteLoss(Exception):
         self.step = step
 
 
-class DataProblem(UserError):
+class DataError(UserError):
     """A UserError raised while preparing the training data (reported as kind "data")."""
 
 
@@ -49,7 +49,7 @@ def describe(exc: BaseException, step: int | None = None) -> Failure:
     import torch
 
     where = f" at step {step}" if step else ""
-    if isinstance(exc, DataProblem):
+    if isinstance(exc, DataError):
         return Failure("data", exc.message, exc.hint)
     if isinstance(exc, UserError):
         return Failure("config", exc.message, exc.hint)

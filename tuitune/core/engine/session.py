@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuitune.core.engine.failures import DataProblem, describe
+from tuitune.core.engine.failures import DataError, describe
 from tuitune.core.engine.report import Reporter
 from tuitune.core.errors import UserError
 from tuitune.core.runs import RunDirectory, RunLock
@@ -81,17 +81,17 @@ def prepare_data(recipe, tokenizer, reporter: Reporter):
 
     try:
         prepared = prepare_training_data(_data_recipe(recipe), tokenizer)
-    except DataProblem:
+    except DataError:
         raise
     except UserError as e:
-        raise DataProblem(e.message, e.hint) from e
+        raise DataError(e.message, e.hint) from e
     problems = list(getattr(prepared, "problems", []) or [])
     if problems:
         shown = "; ".join(_problem_text(p) for p in problems[:5])
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         reporter.warning(f"{len(problems)} data rows skipped or changed: {shown}{more}")
     if not prepared.train:
-        raise DataProblem(f"no usable training rows in {recipe.data_path}", "check the file with the Dataset screen")
+        raise DataError(f"no usable training rows in {recipe.data_path}", "check the file with the Dataset screen")
     return prepared
 
 
