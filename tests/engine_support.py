@@ -73,7 +73,7 @@ def pretrained_tiny_dir(tiny_model_dir: Path, tmp_path_factory) -> Path:
     return pretrain_tiny(tiny_model_dir, tmp_path_factory.getbasetemp() / "tiny-pretrained")
 
 
-def recipe_text(model: Path, data: Path, runs: Path, name: str = "t", method: str = "lora", **sections) -> str:
+def recipe_text(model: Path, data: Path, runs: Path, name: str = "t", method: str = "lora", /, **sections) -> str:
     """A TOML recipe for the tiny model; `sections` = {"train": {...}, "lora": {...}} override defaults."""
     import tomli_w
 

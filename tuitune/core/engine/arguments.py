@@ -33,6 +33,11 @@ def check_before_loading(recipe: Recipe, device: str, world_size: int = 1) -> li
         )
     if device == "cpu" and recipe.train.mixed_precision in ("bf16", "fp16"):
         warnings.append(f'train.mixed_precision = "{recipe.train.mixed_precision}" is ignored on CPU: training in float32')
+    if recipe.method.type == "prefix" and recipe.train.gradient_checkpointing:
+        raise UserError(
+            "prefix tuning does not work with gradient checkpointing (peft feeds its prefixes as a KV cache)",
+            "set train.gradient_checkpointing = false, or use method prompt / p-tuning / lora",
+        )
     mixed_precision(recipe, device)  # raises for bf16 on a GPU without it
     if world_size > 1 and recipe.distributed.strategy == "fsdp" and recipe.method.type == "qlora" and device != "cuda":
         raise UserError("FSDP with QLoRA needs CUDA GPUs", 'use distributed.strategy = "ddp" or method lora')

@@ -52,6 +52,15 @@ class ControlCallback(TrainerCallback):
         return control
 
 
+def _checkpointing(model: Any) -> bool:
+    """Whether activation (gradient) checkpointing is on; PEFT wrappers forward the attribute."""
+    for name in ("is_activation_checkpointing", "is_gradient_checkpointing"):  # new name first
+        value = getattr(model, name, None)
+        if isinstance(value, bool):
+            return value
+    return False
+
+
 class EventsCallback(TrainerCallback):
     """Writes start / step / eval / checkpoint events and keeps status.json current (rank 0 only)."""
 
@@ -66,7 +75,7 @@ class EventsCallback(TrainerCallback):
         self._step0 = 0
         self._last_tokens = 0
 
-    def on_train_begin(self, args, state, control, **kwargs):
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
         self._t0 = self._last_t = time.monotonic()
         self._step0 = state.global_step
         self._last_tokens = state.num_input_tokens_seen
@@ -78,6 +87,7 @@ class EventsCallback(TrainerCallback):
             **self.start_fields,
             max_steps=state.max_steps,
             resumed_from=state.global_step or None,
+            gradient_checkpointing=_checkpointing(model),
         )
         self.reporter.status(
             "training",
