@@ -174,6 +174,9 @@ class TrainingSession:
             self.reporter.warning("no checkpoint to resume from: starting from step 0")
 
         self.reporter.status("loading", f"loading {recipe.model.name_or_path}")
+        from transformers import set_seed
+
+        set_seed(recipe.train.seed)  # adapter initialisation is random too: the same seed repeats a run
         device_map = {"": torch.cuda.current_device()} if device == "cuda" and recipe.method.type == "qlora" else None
         built = build_model(recipe, device, device_map=device_map)
         for note in built.notes:

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 from transformers import Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from tuitune.core.engine.collate import NUM_TOKENS
 
@@ -35,10 +36,39 @@ class StepCounters:
         return tokens, bad
 
 
+class SeededLengthGroupedSampler(LengthGroupedSampler):
+    """Batches of similar length (little padding), in an order fixed by seed and epoch.
+
+    transformers' LengthGroupedSampler draws from the global RNG when the epoch starts, so a run
+    resumed mid-epoch would see that epoch's batches in another order; seeding per epoch (accelerate
+    calls set_epoch, also after skipping the batches already trained) repeats it exactly.
+    """
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int) -> None:
+        super().__init__(batch_size, lengths=lengths)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        self.generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return super().__iter__()
+
+
 class TuituneTrainer(Trainer):
     def __init__(self, *args: Any, counters: StepCounters, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.counters = counters
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.args.train_sampling_strategy == "group_by_length" and isinstance(dataset, list):
+            lengths = [len(row["input_ids"]) for row in dataset]
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return SeededLengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths, seed)
+        return super()._get_train_sampler(train_dataset)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
         tokens = inputs.pop(NUM_TOKENS, None)
