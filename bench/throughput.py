@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -59,7 +60,13 @@ def window_rate(points: list[tuple[float, int]]) -> float:
 def run_baseline(model_path: str, data_path: Path, args) -> dict:
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
+    from transformers import (
+        AutoModelForCausalLM,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
 
     from tuitune.core.data import encode_examples, load_examples
     from tuitune.core.models import load_tokenizer
@@ -142,6 +149,8 @@ def main() -> int:
     p.add_argument("--rank", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=2,
+                   help="alternate baseline and tuitune this many times and report medians (the machine may be shared)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = p.parse_args()
 
@@ -153,13 +162,24 @@ def main() -> int:
     from tuitune.core.models import resolve_model
 
     model_path = str(resolve_model(args.model).path)
+    bases, ours_ = [], []
     with tempfile.TemporaryDirectory(prefix="tuitune-bench-") as tmp:
         data_path = Path(tmp) / "alpaca_like.jsonl"
         with open(data_path, "w") as f:
             for row in alpaca_like(args.rows, args.seed):
                 f.write(json.dumps(row) + "\n")
-        base = run_baseline(model_path, data_path, args)
-        ours = run_tuitune(model_path, data_path, args)
+        for i in range(args.repeats):
+            work = Path(tmp) / f"round{i}"
+            work.mkdir()
+            (work / data_path.name).write_bytes(data_path.read_bytes())
+            bases.append(run_baseline(model_path, work / data_path.name, args))
+            ours_.append(run_tuitune(model_path, work / data_path.name, args))
+            print(f"round {i + 1}: baseline {bases[-1]['tokens_per_s']:.1f} tok/s, tuitune {ours_[-1]['tokens_per_s']:.1f} tok/s",
+                  file=sys.stderr)
+    base = {**bases[0], "tokens_per_s": statistics.median(b["tokens_per_s"] for b in bases),
+            "rounds": [b["tokens_per_s"] for b in bases]}
+    ours = {**ours_[0], "tokens_per_s": statistics.median(o["tokens_per_s"] for o in ours_),
+            "rounds": [o["tokens_per_s"] for o in ours_]}
     ratio = ours["tokens_per_s"] / base["tokens_per_s"]
     figures = {"model": args.model, "steps": args.steps, "batch_size": args.batch_size, "cutoff_len": args.cutoff,
                "threads": torch.get_num_threads(), "baseline": base, "tuitune": ours, "ratio": ratio}
@@ -167,7 +187,7 @@ def main() -> int:
         print(json.dumps(figures, indent=1))
         return 0
     print(f"model {args.model}, {args.steps} steps of batch {args.batch_size}, cutoff {args.cutoff}, "
-          f"{torch.get_num_threads()} threads")
+          f"{torch.get_num_threads()} threads, median of {args.repeats} alternating rounds")
     print(f"baseline (Trainer + PEFT LoRA, padded batches): {base['tokens_per_s']:8.1f} non-padding tokens/s "
           f"({base['padding_share']:.0%} of computed tokens were padding)")
     print(f"tuitune  (packed, padding-free):                {ours['tokens_per_s']:8.1f} non-padding tokens/s")

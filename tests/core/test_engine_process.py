@@ -215,3 +215,24 @@ def test_two_processes_under_accelerate_only_rank0_writes(model_dir, tmp_path):
     # Both ranks consumed data: 8 rows, 2 per rank and step, so 6 steps are 3 epochs (1.5 with one).
     assert events(run.path, "step")[-1]["epoch"] == pytest.approx(3.0)
     assert (run.adapter_dir / "adapter_config.json").is_file()
+
+
+def test_run_dir_prepared_by_another_program_is_trained_there(model_dir, tmp_path):
+    """The TUI writes runs/NAME/recipe.toml and spawns `tuitune train --run-dir runs/NAME`."""
+    r = recipe(tmp_path, model_dir, train={"max_steps": 3})
+    # A data path relative to the recipe file, run from another folder: frozen as an absolute path.
+    r.write_text(r.read_text().replace(f'"{tmp_path / "facts.jsonl"}"', '"facts.jsonl"'))
+    target = tmp_path / "elsewhere" / "my-run"
+    target.parent.mkdir()
+    res = tuitune("train", str(r), "--run-dir", str(target), "--set", "train.max_steps=2", cwd=target.parent)
+    assert res.returncode == 0, res.stderr
+    assert status(target)["status"] == "done" and status(target)["step"] == 2
+    frozen = (target / "recipe.toml").read_text()
+    assert "max_steps = 2" in frozen and f'path = "{tmp_path / "facts.jsonl"}"' in frozen
+
+    prepared = tmp_path / "runs" / "from-tui"
+    prepared.mkdir(parents=True)
+    (prepared / "recipe.toml").write_text(frozen.replace('name = "p"', 'name = "from-tui"'))
+    res = tuitune("train", "--run-dir", str(prepared), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert status(prepared)["status"] == "done" and (prepared / "adapter" / "adapter_config.json").is_file()
