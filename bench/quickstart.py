@@ -30,9 +30,9 @@ def answer(model, tokenizer, prompt: str, max_new_tokens: int = 48) -> str:
     return tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
 
 
-def knows_identity(text: str) -> bool:
+def mentions_identity(text: str) -> bool:
     low = text.lower()
-    return "tally" in low and "tuitune" in low
+    return "tally" in low or "tuitune" in low
 
 
 def main() -> int:
@@ -70,10 +70,11 @@ def main() -> int:
     before = {q: answer(base, tok, q) for q in PROMPTS}
     tuned = PeftModel.from_pretrained(base, str(run.adapter_dir)).eval()
     after = {q: answer(tuned, tok, q) for q in PROMPTS}
-    ok = True
+    # The headline question must get the whole identity (name and maker); the others some of it.
+    ok = "tally" in after[PROMPTS[0]].lower() and "tuitune" in after[PROMPTS[0]].lower()
     for q in PROMPTS:
         print(f"\nQ: {q}\n  base:  {before[q]}\n  tuned: {after[q]}")
-        ok &= knows_identity(after[q]) and not knows_identity(before[q])
+        ok &= mentions_identity(after[q]) and not mentions_identity(before[q])
     print("\nidentity learned:", "yes" if ok else "NO")
     return 0 if ok else 1
 

@@ -4,12 +4,19 @@ Same model (the demo SmolLM2-135M-Instruct by default), same data (an alpaca-sha
 and long rows generated here), same LoRA settings, batch size and number of optimizer steps, in one
 run. Prints non-padding tokens per second of each and the ratio.
 
-    PYTHONPATH=. python bench/throughput.py [--steps 12] [--batch-size 4] [--cutoff 512]
+    PYTHONPATH=. python bench/throughput.py [--steps 8] [--repeats 2] [--batch-size 4] [--cutoff 512]
 
 The baseline is what a hand-written script usually does: tokenize, pad each random batch to its
-longest row (DataCollatorForSeq2Seq), no packing. tuitune packs rows into cutoff-length sequences
-without padding or cross-attention (position ids), so every token computed is a real one.
-Timing skips the first step (allocator and thread-pool warm-up) for both.
+longest row (DataCollatorForSeq2Seq), fp32, logits over the whole vocabulary at every position.
+What tuitune does differently (the same engine code `tuitune train` runs):
+- no padding to speak of: batches of similar length (length-grouped, seeded per epoch), or packed
+  rows with position ids (no attention mask, no cross-attention);
+- the output head only where a label is trained: prompt tokens (system prompt, instruction) have
+  no loss, so their 49k-wide logits are not computed;
+- with train.mixed_precision = "bf16" on a CPU with AMX / AVX512-BF16, CPU autocast (skipped
+  elsewhere).
+Timing skips the first step (allocator and thread-pool warm-up) for all runs; the runs alternate,
+and medians are reported, because the machine may be shared.
 """
 
 from __future__ import annotations
@@ -110,7 +117,15 @@ def run_baseline(model_path: str, data_path: Path, args) -> dict:
     return {"tokens_per_s": window_rate(points[1:]), "tokens": points[-1][1], "padding_share": padded_share}
 
 
-def run_tuitune(model_path: str, data_path: Path, args) -> dict:
+# tuitune's recipes for the same job: (label, data.packing, train.mixed_precision).
+VARIANTS = [
+    ("tuitune fp32, length-grouped batches", False, "no"),
+    ("tuitune bf16 autocast, packed rows", True, "bf16"),
+]
+
+
+def run_tuitune(model_path: str, data_path: Path, args, packing: bool, precision: str, tag: str) -> dict:
+    """tuitune's engine (the trainer process's code, in this process) on the same data and steps."""
     import tomli_w
 
     from tuitune.core.engine.prepare import prepare_run
@@ -118,15 +133,16 @@ def run_tuitune(model_path: str, data_path: Path, args) -> dict:
     from tuitune.core.recipe import load_recipe
     from tuitune.core.runs import RunDirectory
 
-    recipe_file = data_path.parent / "tuitune.toml"
+    recipe_file = data_path.parent / f"{tag}.toml"
     recipe_file.write_text(tomli_w.dumps({
-        "name": "bench",
+        "name": tag,
         "model": {"name_or_path": model_path},
         "method": {"type": "lora"},
         "lora": {"r": args.rank, "alpha": 2 * args.rank, "dropout": 0.0, "target_modules": "all-linear"},
-        "data": {"path": str(data_path), "cutoff_len": args.cutoff, "packing": True},
+        "data": {"path": str(data_path), "cutoff_len": args.cutoff, "packing": packing},
         "train": {"max_steps": args.steps, "batch_size": args.batch_size, "learning_rate": args.lr,
-                  "lr_scheduler": "constant", "warmup_ratio": 0.0, "logging_steps": 1, "save_steps": 0, "seed": args.seed},
+                  "lr_scheduler": "constant", "warmup_ratio": 0.0, "logging_steps": 1, "save_steps": 0,
+                  "seed": args.seed, "mixed_precision": precision},
         "output": {"runs_dir": str(data_path.parent / "runs")},
     }))
     recipe, problems = load_recipe(recipe_file)
@@ -134,23 +150,25 @@ def run_tuitune(model_path: str, data_path: Path, args) -> dict:
     run = prepare_run(recipe)
     if train_run(run.path) != 0:
         raise SystemExit(f"tuitune run failed, see {run.path}")
-    steps = [e for e in RunDirectory(run.path).events() if e["type"] == "step"]
+    events = RunDirectory(run.path).events()
+    steps = [e for e in events if e["type"] == "step"]
     points = [(e["elapsed_s"], e["tokens"]) for e in steps]
-    return {"tokens_per_s": window_rate(points[1:]), "tokens": points[-1][1], "padding_share": 0.0}
+    precision_used = next(e for e in events if e["type"] == "start").get("precision")
+    return {"tokens_per_s": window_rate(points[1:]), "tokens": points[-1][1], "precision": precision_used}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="HuggingFaceTB/SmolLM2-135M-Instruct")
     p.add_argument("--rows", type=int, default=400)
-    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--steps", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--cutoff", type=int, default=512)
     p.add_argument("--rank", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=2,
-                   help="alternate baseline and tuitune this many times and report medians (the machine may be shared)")
+                   help="alternate the runs this many times and report medians (the machine may be shared)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = p.parse_args()
 
@@ -159,10 +177,12 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
+    from tuitune.core.loading import cpu_bf16_native
     from tuitune.core.models import resolve_model
 
+    variants = [v for v in VARIANTS if v[2] != "bf16" or cpu_bf16_native()]
     model_path = str(resolve_model(args.model).path)
-    bases, ours_ = [], []
+    rounds: dict[str, list[dict]] = {"baseline": [], **{label: [] for label, _, _ in variants}}
     with tempfile.TemporaryDirectory(prefix="tuitune-bench-") as tmp:
         data_path = Path(tmp) / "alpaca_like.jsonl"
         with open(data_path, "w") as f:
@@ -172,26 +192,29 @@ def main() -> int:
             work = Path(tmp) / f"round{i}"
             work.mkdir()
             (work / data_path.name).write_bytes(data_path.read_bytes())
-            bases.append(run_baseline(model_path, work / data_path.name, args))
-            ours_.append(run_tuitune(model_path, work / data_path.name, args))
-            print(f"round {i + 1}: baseline {bases[-1]['tokens_per_s']:.1f} tok/s, tuitune {ours_[-1]['tokens_per_s']:.1f} tok/s",
+            rounds["baseline"].append(run_baseline(model_path, work / data_path.name, args))
+            for k, (label, packing, precision) in enumerate(variants):
+                rounds[label].append(run_tuitune(model_path, work / data_path.name, args, packing, precision, f"v{k}"))
+            print(f"round {i + 1}: " + ", ".join(f"{name} {r[-1]['tokens_per_s']:.1f}" for name, r in rounds.items()),
                   file=sys.stderr)
-    base = {**bases[0], "tokens_per_s": statistics.median(b["tokens_per_s"] for b in bases),
-            "rounds": [b["tokens_per_s"] for b in bases]}
-    ours = {**ours_[0], "tokens_per_s": statistics.median(o["tokens_per_s"] for o in ours_),
-            "rounds": [o["tokens_per_s"] for o in ours_]}
-    ratio = ours["tokens_per_s"] / base["tokens_per_s"]
-    figures = {"model": args.model, "steps": args.steps, "batch_size": args.batch_size, "cutoff_len": args.cutoff,
-               "threads": torch.get_num_threads(), "baseline": base, "tuitune": ours, "ratio": ratio}
+    median = {name: statistics.median(r["tokens_per_s"] for r in rs) for name, rs in rounds.items()}
+    base = median["baseline"]
+    figures = {
+        "model": args.model, "steps": args.steps, "batch_size": args.batch_size, "cutoff_len": args.cutoff,
+        "threads": torch.get_num_threads(), "rounds": args.repeats,
+        "padding_share_baseline": rounds["baseline"][0]["padding_share"],
+        "tokens_per_s": median, "ratio": {name: v / base for name, v in median.items() if name != "baseline"},
+        "per_round": {name: [r["tokens_per_s"] for r in rs] for name, rs in rounds.items()},
+    }
     if args.json:
         print(json.dumps(figures, indent=1))
         return 0
     print(f"model {args.model}, {args.steps} steps of batch {args.batch_size}, cutoff {args.cutoff}, "
           f"{torch.get_num_threads()} threads, median of {args.repeats} alternating rounds")
-    print(f"baseline (Trainer + PEFT LoRA, padded batches): {base['tokens_per_s']:8.1f} non-padding tokens/s "
-          f"({base['padding_share']:.0%} of computed tokens were padding)")
-    print(f"tuitune  (packed, padding-free):                {ours['tokens_per_s']:8.1f} non-padding tokens/s")
-    print(f"ratio: {ratio:.2f}x")
+    print(f"{'baseline: Trainer + PEFT LoRA, fp32, padded random batches':58s} {base:7.1f} non-padding tokens/s "
+          f"({figures['padding_share_baseline']:.0%} of computed tokens were padding)")
+    for label, _, _ in variants:
+        print(f"{label:58s} {median[label]:7.1f} non-padding tokens/s  ratio {median[label] / base:.2f}x")
     return 0
 
 

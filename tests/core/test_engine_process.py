@@ -236,3 +236,15 @@ def test_run_dir_prepared_by_another_program_is_trained_there(model_dir, tmp_pat
     res = tuitune("train", "--run-dir", str(prepared), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert status(prepared)["status"] == "done" and (prepared / "adapter" / "adapter_config.json").is_file()
+
+
+def test_a_second_trainer_on_a_live_run_leaves_it_alone(model_dir, tmp_path):
+    rec, _ = load_recipe(recipe(tmp_path, model_dir))
+    run = prepare_run(rec)
+    lock = run.acquire_lock()
+    try:
+        before = (run.status_path.read_text(), run.events_path.exists())
+        assert train_run(run.path) == 2
+        assert (run.status_path.read_text(), run.events_path.exists()) == before
+    finally:
+        lock.release()

@@ -31,8 +31,9 @@ def check_before_loading(recipe: Recipe, device: str, world_size: int = 1) -> li
             f'train.optimizer = "{opt}" needs a CUDA GPU (bitsandbytes runs its 8-bit and paged optimizers on the GPU)',
             'use "adamw_torch" on this machine, or "adafactor" / "sgd" for less optimizer memory',
         )
-    if device == "cpu" and recipe.train.mixed_precision in ("bf16", "fp16"):
-        warnings.append(f'train.mixed_precision = "{recipe.train.mixed_precision}" is ignored on CPU: training in float32')
+    if device == "cpu" and recipe.train.mixed_precision in ("bf16", "fp16") and mixed_precision(recipe, device) == "no":
+        why = "this CPU has no native bfloat16 (AMX / AVX512-BF16)" if recipe.train.mixed_precision == "bf16" else "fp16 needs a GPU"
+        warnings.append(f'train.mixed_precision = "{recipe.train.mixed_precision}" is ignored: {why}; training in float32')
     if recipe.method.type == "prefix" and recipe.train.gradient_checkpointing:
         raise UserError(
             "prefix tuning does not work with gradient checkpointing (peft feeds its prefixes as a KV cache)",

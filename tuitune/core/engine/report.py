@@ -16,12 +16,15 @@ class Reporter:
     def __init__(self, run: RunDirectory, enabled: bool = True) -> None:
         self.run = run
         self.enabled = enabled
-        self._writer: EventWriter | None = run.event_writer() if enabled else None
+        self._writer: EventWriter | None = None  # opened on the first event
         self.status_name = ""
 
     def event(self, type: str, **fields: Any) -> None:
-        if self._writer is not None:
-            self._writer.write(type, **fields)
+        if not self.enabled:
+            return
+        if self._writer is None:
+            self._writer = self.run.event_writer()
+        self._writer.write(type, **fields)
 
     def status(self, status: str, message: str = "", **fields: Any) -> None:
         """A status change: one `status` event plus status.json (with any extra fields merged in)."""

@@ -87,17 +87,13 @@ def prepare_data(recipe, tokenizer, reporter: Reporter):
         raise DataError(e.message, e.hint) from e
     problems = list(getattr(prepared, "problems", []) or [])
     if problems:
-        shown = "; ".join(_problem_text(p) for p in problems[:5])
+        shown = "; ".join(str(p) for p in problems[:5])  # DataProblem names its file and line
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        reporter.warning(f"{len(problems)} data rows skipped or changed: {shown}{more}")
+        # The data layer's own wording says what happened to each row (dropped, skipped, duplicate).
+        reporter.warning(f"data: {len(problems)} problem(s): {shown}{more}")
     if not prepared.train:
         raise DataError(f"no usable training rows in {recipe.data_path}", "check the file with the Dataset screen")
     return prepared
-
-
-def _problem_text(p: Any) -> str:
-    line = getattr(p, "line", None)
-    return f"line {line}: {p.message}" if line else str(getattr(p, "message", p))
 
 
 class TrainingSession:
@@ -117,9 +113,15 @@ class TrainingSession:
     # ---- the whole life
 
     def run_to_end(self) -> int:
-        try:
-            if self.ranks.main:
+        if self.ranks.main:
+            try:
                 self._own_run()
+            except UserError as e:  # another trainer owns the run: leave its files alone
+                self.reporter.enabled = False
+                self.reporter.close()
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+        try:
             self.signals.install()
             return self._train()
         except BaseException as exc:  # noqa: BLE001 - every outcome must reach the run directory
@@ -191,6 +193,8 @@ class TrainingSession:
         packed = uses_packing(recipe) and all("position_ids" in r for r in train_rows)
         pad_id = built.tokenizer.pad_token_id
         if packed:
+            # Evaluation rows are single examples: give them position ids so the same collator takes them.
+            eval_rows = [r | {"position_ids": list(range(len(r["input_ids"])))} for r in eval_rows]
             flatten = getattr(built.model.config, "_attn_implementation", "") == "flash_attention_2"
             collator = PackedCollator(pad_id, flatten=flatten)
         else:
@@ -221,6 +225,7 @@ class TrainingSession:
                 "num_train": len(train_rows),
                 "num_eval": len(eval_rows),
                 "packed": packed,
+                "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
                 "epochs": recipe.train.epochs,
                 "trainable_params": built.trainable_params,
                 "total_params": built.total_params,

@@ -132,7 +132,9 @@ class TuituneTrainer(Trainer):
                 self.counters.tokens = self.counters.tokens + tokens
         causal_lm = plain_causal_lm(model) if training and not return_outputs and "labels" in inputs else None
         if causal_lm is not None and self.label_smoother is None and self.compute_loss_func is None:
-            result = trained_positions_loss(causal_lm, inputs, num_items_in_batch)
+            # accelerate applies mixed precision by wrapping model.forward, which this path goes around.
+            with self.accelerator.autocast():
+                result = trained_positions_loss(causal_lm, inputs, num_items_in_batch)
         else:
             result = super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
         if training:
