@@ -110,3 +110,44 @@ def test_freeze_trains_only_the_last_layers(pretrained_tiny, tmp_path):
     after = AutoModelForCausalLM.from_pretrained(run.model_dir).state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith("model.layers.1.") for k in changed), sorted(changed)[:5]
+
+
+@pytest.mark.parametrize("autocast", [True, False])
+def test_qlora_keeps_embeddings_and_head_16bit_under_autocast(autocast, pretrained_tiny, tmp_path):
+    """prepare_model_for_kbit_training upcasts every unquantized weight to fp32; the engine puts the
+    embeddings and the head back to the model's dtype when autocast runs (the memory estimator
+    counts them 16-bit), and leaves them fp32 without autocast, where an fp32 norm output meets the head."""
+    from tuitune.core.engine.build import build_model, prepare_quantized_base
+    from tuitune.core.loading import load_base_model
+
+    data = write_jsonl(tmp_path / "facts.jsonl", FACTS)
+    recipe_file = write_recipe(tmp_path / "r.toml", pretrained_tiny, data, tmp_path / "runs", "q", "qlora",
+                               model={"name_or_path": str(pretrained_tiny), "dtype": "bfloat16"},
+                               lora={"r": 8, "target_modules": "all-linear"},
+                               train={"mixed_precision": "bf16" if autocast else "no"})
+    recipe, problems = load_recipe(recipe_file)
+    assert not problems, problems
+    base, _, _ = load_base_model(recipe, device="cpu")
+    model = prepare_quantized_base(base, gradient_checkpointing=True, head_dtype=torch.bfloat16 if autocast else None)
+    head_dtype = torch.bfloat16 if autocast else torch.float32
+    assert model.get_input_embeddings().weight.dtype == head_dtype
+    assert model.get_output_embeddings().weight.dtype == head_dtype
+    norms = [p for n, p in model.named_parameters() if "norm" in n]
+    assert norms and all(p.dtype == torch.float32 for p in norms)
+    quantized = [p for p in model.parameters() if type(p).__name__ == "Params4bit"]
+    assert quantized and not any(p.requires_grad for p in model.parameters())
+    assert model.is_activation_checkpointing
+
+    # The whole method as the engine builds it (autocast on this CPU only with native bf16): a step
+    # through the quantized base backpropagates into the adapters.
+    from tuitune.core.loading import mixed_precision
+
+    built = build_model(recipe, "cpu")
+    on = mixed_precision(recipe, "cpu") == "bf16"
+    assert built.model.get_output_embeddings().weight.dtype == (torch.bfloat16 if on else torch.float32)
+    ids = torch.tensor([[1, 5, 9, 13, 17, 21]])
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=on):
+        loss = built.model(input_ids=ids, labels=ids).loss
+    loss.backward()
+    grads = [p.grad for p in built.model.parameters() if p.requires_grad]
+    assert grads and all(g is not None for g in grads) and any(float(g.abs().sum()) > 0 for g in grads)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from engine_support import (
     FACTS,
+    REPO,
     events,
     pretrained_tiny_dir,
     status,
@@ -62,8 +65,14 @@ def test_detach_lock_stop_resume_and_listing(model_dir, tmp_path):
     assert again.returncode == 2 and "in use" in again.stderr and f"pid {pid}" in again.stderr
 
     wait_for(lambda: step_of(run) >= 3)
+    # `runs watch` on the live run: replays the history, follows, and ends when the trainer stops.
+    watcher = subprocess.Popen([sys.executable, "-m", "tuitune", "runs", "watch", "p", "--runs-dir", str(tmp_path / "runs")],
+                               env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     res = tuitune("stop", "p", "--runs-dir", str(tmp_path / "runs"), "--wait", cwd=tmp_path)
     assert res.returncode == 0 and "stopped" in res.stdout
+    watched, _ = watcher.communicate(timeout=120)
+    assert watcher.returncode == 0
+    assert "step 1/5000" in watched and "stopping" in watched and watched.rstrip().splitlines()[-1].find("stopped") >= 0
     st = status(run.path)
     assert st["status"] == "stopped" and not run.is_locked()
     stopped_at = st["step"]

@@ -62,7 +62,8 @@ def event_markup(e: dict[str, Any]) -> str | None:
     if t == "start":
         resumed = f", resumed from step {e['resumed_from']}" if e.get("resumed_from") else ""
         return head + escape(
-            f"{e.get('method')} on {e.get('model')} ({e.get('device')}): {e.get('num_train')} train rows, "
+            f"{e.get('method')} on {e.get('model')} ({', '.join(str(x) for x in (e.get('device'), e.get('precision')) if x)}): "
+            f"{e.get('num_train')} train rows, "
             f"{e.get('num_eval')} eval rows, {e.get('max_steps')} steps, "
             f"{e.get('trainable_params'):,} of {e.get('total_params'):,} parameters trainable{resumed}"
         )

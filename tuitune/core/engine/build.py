@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.core.errors import UserError
-from tuitune.core.loading import load_base_model
+from tuitune.core.loading import load_base_model, mixed_precision, weight_dtype
 from tuitune.core.recipe import PROMPT_METHODS, Recipe
 
 # peft's PeftType value for each recipe method, to check an adapter we continue from.
@@ -180,6 +180,34 @@ def _continue_from(recipe: Recipe, model: Any) -> Any:
     return peft.PeftModel.from_pretrained(model, str(folder), is_trainable=True)
 
 
+def prepare_quantized_base(model: Any, gradient_checkpointing: bool, head_dtype: Any = None) -> Any:
+    """peft's prepare_model_for_kbit_training, keeping the embeddings and the output head 16-bit.
+
+    The peft helper freezes the quantized base, turns on (non-reentrant) gradient checkpointing and
+    casts every weight bitsandbytes left unquantized to fp32. For the norms and biases that is a few
+    MB and keeps them exact; for the input embeddings and the output head (vocab x hidden each) it
+    doubles their size (+2 GiB on Llama-3-8B) for no gain, since their matrix products run in 16-bit
+    under autocast anyway. So with `head_dtype` (the model's 16-bit dtype, given when training runs
+    under autocast) they go back to it, as the QLoRA authors' own training script does after the
+    same call. The memory estimator counts them 16-bit.
+    """
+    import torch
+    from peft import prepare_model_for_kbit_training
+
+    model = prepare_model_for_kbit_training(
+        model,
+        use_gradient_checkpointing=gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+    )
+    if head_dtype in (torch.bfloat16, torch.float16):
+        for module in (model.get_input_embeddings(), model.get_output_embeddings()):
+            if module is not None and module.weight.dtype == torch.float32:
+                module.to(head_dtype)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # hand the fp32 copies' memory back before training allocates
+    return model
+
+
 def count_parameters(model: Any) -> tuple[int, int]:
     """(trainable, total), counting 4-bit packed weights at their real size (peft knows how)."""
     if hasattr(model, "get_nb_trainable_parameters"):
@@ -203,15 +231,9 @@ def build_model(recipe: Recipe, device: str, device_map: Any = None) -> BuiltMod
         freeze_all_but_last_layers(model, recipe.freeze.trainable_layers)
     else:
         if method == "qlora":
-            from peft import prepare_model_for_kbit_training
-
-            # Casts norms to fp32, freezes the quantized base and makes the input embeddings pass
-            # gradients, so checkpointed blocks still backpropagate into the adapters.
-            model = prepare_model_for_kbit_training(
-                model,
-                use_gradient_checkpointing=recipe.train.gradient_checkpointing,
-                gradient_checkpointing_kwargs={"use_reentrant": False},
-            )
+            # Without autocast (mixed_precision "no") fp32 norm outputs meet the head: keep peft's fp32.
+            head_dtype = weight_dtype(recipe, device) if mixed_precision(recipe, device) != "no" else None
+            model = prepare_quantized_base(model, recipe.train.gradient_checkpointing, head_dtype)
         if recipe.model.adapter:
             model = _continue_from(recipe, model)
         else:
