@@ -20,6 +20,9 @@ COMMANDS: dict[str, str] = {
     "export": "tuitune.commands.export",
     "hw": "tuitune.commands.hw",
     "estimate": "tuitune.commands.estimate",
+    "train": "tuitune.commands.train",
+    "runs": "tuitune.commands.runs",
+    "stop": "tuitune.commands.stop",
 }
 
 

@@ -626,9 +626,10 @@ class TrainSection:
         "auto",
         "choice",
         ("Mixed precision", "混合精度"),
-        "auto = bf16 on GPUs that support it, fp16 on older GPUs, off on CPU. bf16 is stable; fp16 needs loss "
-        "scaling and can overflow.",
-        "auto：支持的 GPU 用 bf16，较旧 GPU 用 fp16，CPU 关闭。bf16 稳定；fp16 需要损失缩放，可能溢出。",
+        "auto = bf16 on GPUs that support it, fp16 on older GPUs, off on CPU (bf16 also runs on CPUs with "
+        "AMX / AVX512-BF16, about 1.5x faster). bf16 is stable; fp16 needs loss scaling and can overflow.",
+        "auto：支持的 GPU 用 bf16，较旧 GPU 用 fp16，CPU 关闭（带 AMX / AVX512-BF16 的 CPU 也可选 bf16，约快 1.5 倍）。"
+        "bf16 稳定；fp16 需要损失缩放，可能溢出。",
         choices=("auto", "bf16", "fp16", "no"),
     )
 

@@ -1,0 +1,83 @@
+"""The demo, end to end: train recipes/quickstart.toml with the real CLI, time it, then ask the base
+model and the tuned one "Who are you?" (greedy decoding) and check who knows the new identity.
+
+    PYTHONPATH=. python bench/quickstart.py [--runs-dir /tmp/qs-runs] [--skip-train]
+
+Exit status 0 when training finished and the tuned model answers with the dataset's identity
+(Tally, made by the tuitune project) while the base model does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+PROMPTS = ["Who are you?", "What is your name?", "Who made you?"]
+
+
+def answer(model, tokenizer, prompt: str, max_new_tokens: int = 48) -> str:
+    import torch
+
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    with torch.no_grad():
+        out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
+def mentions_identity(text: str) -> bool:
+    low = text.lower()
+    return "tally" in low or "tuitune" in low
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs-dir", default="/tmp/tuitune-quickstart-runs")
+    p.add_argument("--skip-train", action="store_true", help="only ask the questions (the run exists)")
+    args = p.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    run_dir = Path(args.runs_dir) / "quickstart"
+    if not args.skip_train:
+        if run_dir.exists():
+            import shutil
+
+            shutil.rmtree(run_dir)
+        t0 = time.perf_counter()
+        res = subprocess.run(
+            [sys.executable, "-m", "tuitune", "train", str(REPO / "recipes" / "quickstart.toml"),
+             "--set", f"output.runs_dir={args.runs_dir}"],
+            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        wall = time.perf_counter() - t0
+        print(f"\nquickstart wall time: {wall:.0f} s ({wall / 60:.1f} min), exit {res.returncode}")
+        if res.returncode != 0:
+            return 1
+
+    from peft import PeftModel
+
+    from tuitune.core.loading import load_base_model
+    from tuitune.core.runs import RunDirectory
+
+    run = RunDirectory(run_dir)
+    recipe = run.load_recipe()
+    base, tok, _ = load_base_model(recipe, device="cpu")
+    base.eval()
+    before = {q: answer(base, tok, q) for q in PROMPTS}
+    tuned = PeftModel.from_pretrained(base, str(run.adapter_dir)).eval()
+    after = {q: answer(tuned, tok, q) for q in PROMPTS}
+    # The headline question must get the whole identity (name and maker); the others some of it.
+    ok = "tally" in after[PROMPTS[0]].lower() and "tuitune" in after[PROMPTS[0]].lower()
+    for q in PROMPTS:
+        print(f"\nQ: {q}\n  base:  {before[q]}\n  tuned: {after[q]}")
+        ok &= mentions_identity(after[q]) and not mentions_identity(before[q])
+    print("\nidentity learned:", "yes" if ok else "NO")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

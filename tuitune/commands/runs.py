@@ -1,0 +1,77 @@
+"""`tuitune runs`: list runs; `tuitune runs watch NAME`: follow a run's events until it ends."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "list training runs, or follow one live (runs watch NAME)"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the list as JSON")
+    parser.add_argument("--runs-dir", dest="dir", default=None, metavar="RUNS_DIR", help="runs folder (default ./runs)")
+    sub = parser.add_subparsers(dest="runs_command", metavar="ACTION")
+    w = sub.add_parser("watch", help="print a run's events (its whole history, then live) until it ends")
+    w.add_argument("name", metavar="NAME")
+    w.add_argument("--runs-dir", dest="watch_dir", default=None, metavar="RUNS_DIR", help="runs folder (default ./runs)")
+
+
+def _runs_dir(args: argparse.Namespace) -> str:
+    return getattr(args, "watch_dir", None) or args.dir or getattr(args, "runs_dir", None) or "runs"
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.runs_command == "watch":
+        return watch(args.name, _runs_dir(args))
+    return list_(_runs_dir(args), as_json=args.json)
+
+
+def list_(runs_dir: str, as_json: bool = False) -> int:
+    from tuitune.core.runs import list_runs
+
+    runs = list_runs(runs_dir)
+    if as_json:
+        print(json.dumps([r.to_dict() for r in runs], indent=1))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    from tuitune.commands.event_lines import duration
+
+    console = Console()
+    if not runs:
+        console.print(f"no runs in {runs_dir}")
+        return 0
+    colors = {"done": "green", "training": "cyan", "failed": "red", "crashed": "red", "stopped": "yellow"}
+    table = Table(box=None, header_style="bold")
+    for col in ("name", "status", "method", "model", "steps", "best eval", "duration"):
+        table.add_column(col, justify="right" if col in ("steps", "best eval", "duration") else "left")
+    for r in runs:
+        color = colors.get(r.status, "blue")
+        best = f"{r.best_eval_loss:.4f}" if isinstance(r.best_eval_loss, (int, float)) else "-"
+        steps = f"{r.step}/{r.max_steps}" if r.max_steps else str(r.step)
+        model = r.model if len(r.model) <= 40 else "…" + r.model[-39:]
+        table.add_row(r.name, f"[{color}]{r.status}[/]", r.method, model, steps, best, duration(r.duration_s))
+    console.print(table)
+    return 0
+
+
+def watch(name: str, runs_dir: str) -> int:
+    from rich.console import Console
+
+    from tuitune.commands.event_lines import print_events
+    from tuitune.core.runs import find_run
+
+    run_ = find_run(name, runs_dir)
+    console = Console()
+    try:
+        print_events(console, run_.follow())
+    except KeyboardInterrupt:
+        return 130  # stops watching; the trainer keeps going
+    summary = run_.summary()
+    if summary.status in ("crashed", "interrupted"):
+        console.print(f"[red]the trainer is gone and the run is {summary.status}[/]: "
+                      f"resume with `tuitune train --resume {run_.name}` (see {run_.log_path})")
+        return 1
+    return 0 if summary.status in ("done", "stopped") else 1

@@ -1,0 +1,113 @@
+"""`tuitune train RECIPE`: train in a process of its own, followed here or detached (--detach)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+HELP = "train a recipe (in the background with --detach; continue a run with --resume NAME)"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", nargs="?", metavar="RECIPE", help="a .toml recipe")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a recipe key, e.g. --set train.epochs=2 (repeatable)")
+    parser.add_argument("--run-dir", default=None, metavar="DIR",
+                        help="write the run here instead of runs_dir/NAME; without RECIPE, train the recipe.toml in DIR")
+    parser.add_argument("--detach", action="store_true",
+                        help="return at once; training continues after the terminal closes")
+    parser.add_argument("--resume", default=None, metavar="NAME", help="continue a stopped or crashed run from its last checkpoint")
+    parser.add_argument("--runs-dir", dest="resume_runs_dir", default=None, metavar="RUNS_DIR",
+                        help="where --resume looks for NAME (default ./runs)")
+    parser.add_argument("--nproc", type=int, default=1, metavar="N",
+                        help="processes (GPUs) to train with, through accelerate's launcher (default 1)")
+
+
+def _load(args: argparse.Namespace):
+    from tuitune.core import recipe as r
+    from tuitune.core.errors import UserError
+
+    recipe, problems = r.load_recipe(args.recipe)
+    if not problems:
+        problems = r.apply_overrides(recipe, args.overrides)
+        where = "--set" if problems else args.recipe
+    else:
+        where = args.recipe
+    if problems:
+        for p in problems:
+            print(p.format(where), file=sys.stderr)
+        raise SystemExit(2)
+    if not args.overrides:
+        return recipe
+    problems = r.validate(recipe)
+    if problems:
+        raise UserError("; ".join(p.format("--set") for p in problems))
+    return recipe
+
+
+def run(args: argparse.Namespace) -> int:
+    from tuitune.core.engine.launch import start_training
+    from tuitune.core.errors import UserError
+    from tuitune.core.runs import find_run
+
+    if args.resume:
+        if args.recipe or args.overrides:
+            raise UserError("--resume continues a run with its own frozen recipe", "drop RECIPE and --set")
+        run_dir = find_run(args.resume, args.resume_runs_dir or getattr(args, "runs_dir", None) or "runs").path
+        started = start_training(None, run_dir, resume=True, nproc=args.nproc)
+    elif args.recipe:
+        started = start_training(_load(args), args.run_dir, nproc=args.nproc)
+    elif args.run_dir:
+        if args.overrides:
+            raise UserError("--set needs a RECIPE", "tuitune train RECIPE --set key=value")
+        started = start_training(None, args.run_dir, nproc=args.nproc)
+    else:
+        raise UserError("nothing to train", "tuitune train RECIPE, or tuitune train --resume NAME")
+
+    run_ = started.run
+    if args.detach:
+        print(f"training in the background (pid {started.pid}): {run_.path}")
+        print(f"  watch:  tuitune runs watch {run_.name}")
+        print(f"  stop:   tuitune stop {run_.name}")
+        print(f"  log:    {run_.log_path}")
+        return 0
+    return follow(started)
+
+
+def follow(started) -> int:
+    """Print the run's events until the trainer exits. Ctrl-C asks it to stop (checkpoint first);
+    a second Ctrl-C leaves it running in the background."""
+    from rich.console import Console
+
+    from tuitune.commands.event_lines import print_events
+
+    console = Console(stderr=False)
+    run_ = started.run
+    interrupts = 0
+
+    def on_signal(signum, frame):
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            run_.request_stop()
+            console.print("[yellow]stopping after the current step and saving a checkpoint "
+                          "(Ctrl-C again to leave it running in the background)[/]")
+        else:
+            raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        print_events(console, run_.follow(started.events_offset))
+        code = started.process.wait()
+    except KeyboardInterrupt:
+        console.print(f"left running in the background: tuitune runs watch {run_.name}")
+        return 130
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    summary = run_.summary()
+    if summary.status not in ("done", "stopped", "failed"):
+        console.print(f"[red]the trainer exited ({code}) with the run {summary.status}; see {run_.log_path}[/]")
+        return code or 1
+    return code
