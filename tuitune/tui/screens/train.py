@@ -39,6 +39,7 @@ class TrainScreen(TuituneScreen):
         Binding("t", "start", "train.start"),
         Binding("s", "stop", "train.stop"),
         Binding("r", "resume", "train.resume"),
+        Binding("l", "toggle_log", "train.log_title"),
     ]
     DEFAULT_CSS = """
     TrainScreen {
@@ -51,15 +52,15 @@ class TrainScreen(TuituneScreen):
         #stats { height: 1; color: $text-muted; }
         #main { height: 1fr; }
         #side { width: 30; padding-left: 1; }
-        #log { height: 6; color: $text; border-top: solid $panel; }
+        #log { height: 6; color: $text; border-top: solid $panel; text-wrap: nowrap; text-overflow: ellipsis; }
         #problem { height: auto; max-height: 4; color: $text-error; }
         #problem.-ok { color: $text-success; }
         #empty { height: auto; padding: 1 0; }
-        #actions { height: 1; }
+        #actions { height: 1; dock: bottom; }
         #actions Button { margin-right: 1; }
         &.-empty #run-view { display: none; }
         &.-running #empty { display: none; }
-        &.-narrow #side { width: 22; }
+        &.-narrow #side { width: 24; }
         &.-tall #log { height: 10; }
     }
     """
@@ -69,6 +70,7 @@ class TrainScreen(TuituneScreen):
         self._drawn = -1  # follower version last drawn
         self._drawn_run: Any = None
         self._starting: str | None = None  # a run name while `tuitune train` is being launched
+        self._problem_shown: str | None = None
 
     # ------------------------------------------------------------------ layout
 
@@ -109,10 +111,10 @@ class TrainScreen(TuituneScreen):
 
     @property
     def is_settled(self) -> bool:
-        """The run (if any) is read to its end and drawn; for snapshots and screenshots."""
+        """The run's history (if any) is replayed and drawn; for snapshots and screenshots."""
         attached = self.attached
         return self._starting is None and (
-            attached is None or (attached.replayed and not attached.live and self._drawn == self.app.follower.version)
+            attached is None or (attached.replayed and self._drawn == self.app.follower.version)
         )
 
     # ------------------------------------------------------------------ drawing
@@ -158,7 +160,7 @@ class TrainScreen(TuituneScreen):
                 head.append("  " + message, style="not bold")
         else:
             head.append(self.t("mode.train.title"))
-        self.query_one("#head", Static).update(head)
+        self.query_one("#head", Static).update(head, layout=False)  # fixed height: no relayout
 
     def _enable_buttons(self, attached: Attached | None) -> None:
         live = attached is not None and attached.live
@@ -184,7 +186,7 @@ class TrainScreen(TuituneScreen):
         eta = last.get("eta_s") if attached.live else 0
         self.query_one("#progress-text", Static).update(self.t(
             "train.progress", step=step, max=max_steps or "?", epoch=_num(last.get("epoch"), ".2f"),
-            elapsed=duration(last.get("elapsed_s")), eta=duration(eta)))
+            elapsed=duration(last.get("elapsed_s")), eta=duration(eta)), layout=False)
         parts = [self.t("train.loss_now", loss=_num(last.get("loss"), ".4f"))]
         if history.eval_loss:
             parts.append(self.t("train.eval_now", loss=_num(history.eval_loss.values[-1], ".4f"),
@@ -201,7 +203,7 @@ class TrainScreen(TuituneScreen):
                 parts.append(self.t("train.memory_ram", rss=size(memory.get("rss"))))
         if not history.last_step and attached.live:
             parts = [self.t("train.waiting")]
-        self.query_one("#stats", Static).update("  ·  ".join(parts))
+        self.query_one("#stats", Static).update("  ·  ".join(parts), layout=False)
 
     def _draw_problem(self, attached: Attached) -> None:
         history, box = attached.history, self.query_one("#problem", Static)
@@ -217,12 +219,14 @@ class TrainScreen(TuituneScreen):
         elif history.done is not None:
             box.add_class("-ok")
             text.append(self.t("train.result", path=str(history.done.get("output") or attached.run.result_path())))
-        box.update(text)
-        box.display = bool(text.plain)
+        if text.plain != self._problem_shown:  # height auto: relayout only when it changes
+            self._problem_shown = text.plain
+            box.update(text)
+            box.display = bool(text.plain)
 
     def _draw_log(self, attached: Attached) -> None:
         box = self.query_one("#log", Static)
-        rows = max(1, (box.size.height or 6) - 1)  # minus the border line
+        rows = max(1, box.content_size.height or 5)
         lines: list[Text] = []
         for event in reversed(attached.history.recent):
             markup = event_markup(event)
@@ -235,7 +239,7 @@ class TrainScreen(TuituneScreen):
                 break
         text = Text("\n").join(reversed(lines))
         text.no_wrap, text.overflow = True, "ellipsis"
-        box.update(text)
+        box.update(text, layout=False)
 
     def on_resize(self) -> None:
         self._drawn = -1  # the log shows as many lines as fit
@@ -284,6 +288,13 @@ class TrainScreen(TuituneScreen):
         self._starting = None
         self._drawn = -1
         self.app.open_run(path, switch=False, quiet_replay=quiet_replay)  # type: ignore[attr-defined]
+
+    def action_toggle_log(self) -> None:
+        """l: hide the log tail to give the chart its rows (at 80x24), or show it again."""
+        log = self.query_one("#log")
+        log.display = not log.display  # on the widget: a class on the screen would restyle every widget
+        if log.display and self.attached is not None:
+            self.call_after_refresh(self._draw_log, self.attached)  # once it has its size again
 
     def action_resume(self) -> None:
         attached = self.attached

@@ -26,6 +26,9 @@ class LossChart(PlotextPlot):
         self.lang = lang
         self.series: dict[str, tuple[list[float], list[float]]] = {"train": ([], []), "eval": ([], [])}
         self._history: RunHistory | None = None
+        self._drawn_key: tuple | None = None
+        self._version = 0
+        self._rendered = None
 
     def show(self, history: RunHistory | None) -> None:
         """Redraw from a run's history (None: an empty chart)."""
@@ -34,6 +37,14 @@ class LossChart(PlotextPlot):
 
     def on_resize(self) -> None:
         self._draw()  # the number of buckets follows the width
+
+    def render(self):
+        """plotext's build and its ANSI parsing take ~10-30 ms: once per new data or size, not per repaint."""
+        key = (self.size, self._version, self.app.theme)
+        if key != self._drawn_key or self._rendered is None:
+            self._rendered = super().render()
+            self._drawn_key = key
+        return self._rendered
 
     def _draw(self) -> None:
         from tuitune.tui.i18n import t
@@ -49,15 +60,18 @@ class LossChart(PlotextPlot):
             train = downsample(history.train_loss.steps, history.train_loss.values, buckets)
             eval_ = downsample(history.eval_loss.steps, history.eval_loss.values, buckets)
         self.series = {"train": train, "eval": eval_}
+        self._version += 1
         if train[0]:
-            marker = "dot" if len(train[0]) < FEW_POINTS else "braille"
-            plt.plot(*train, marker=marker, color="cyan", label=t("train.series_train", self.lang))
+            marker = "dot" if len(train[0]) < FEW_POINTS else "hd"
+            plt.plot(*train, marker=marker, color="cyan")  # no legend: it would hide the first steps
         if eval_[0]:
-            plt.scatter(*eval_, marker="x", color="orange", label=t("train.series_eval", self.lang))
+            plt.scatter(*eval_, marker="x", color="orange")
         if train[0] or eval_[0]:
             steps = train[0] + eval_[0]
             lo, hi = min(steps), max(steps)
-            plt.xlim(lo - 0.5 if lo == hi else lo, hi + 0.5 if lo == hi else hi)
+            # A little room on the right: plotext puts a point at exactly the limit on the frame.
+            pad = max(0.5, (hi - lo) / 40)
+            plt.xlim(lo - 0.5 if lo == hi else lo, hi + pad)
             ticks = step_ticks(int(lo), int(hi))
             plt.xticks(ticks, [_step_label(x) for x in ticks])
         self.refresh()

@@ -19,7 +19,7 @@ class RunGauges(Vertical):
     DEFAULT_CSS = """
     RunGauges {
         height: auto;
-        .gauge-label { color: $text-muted; height: 1; }
+        .gauge-label { color: $text-muted; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
         Sparkline { height: 2; margin-bottom: 1; }
     }
     """
@@ -48,9 +48,9 @@ class RunGauges(Vertical):
         grad = history.grad_norm if history else None
         width = max(4, self.size.width or 30)
         self.query_one("#lr-label", Static).update(
-            t("train.lr", self.lang, value=_value(lr.values if lr else [], ".2e")))
+            t("train.lr", self.lang, value=_value(lr.values if lr else [], ".1e")), layout=False)
         self.query_one("#grad-label", Static).update(
-            t("train.grad", self.lang, value=_value(grad.values if grad else [], ".3g")))
+            t("train.grad", self.lang, value=_value(grad.values if grad else [], ".3g")), layout=False)
         # Sparkline buckets by itself, but 30,000 points per redraw are wasted work: shrink first.
         self.query_one("#lr-spark", Sparkline).data = downsample(lr.steps, lr.values, width)[1] if lr else []
         self.query_one("#grad-spark", Sparkline).data = downsample(grad.steps, grad.values, width)[1] if grad else []
