@@ -7,8 +7,10 @@ redraws then, which also caps chart redraws however fast the trainer writes.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -24,6 +26,7 @@ from tuitune.tui.widgets.loss_chart import LossChart
 from tuitune.tui.widgets.run_gauges import RunGauges
 
 REDRAW_S = 0.25  # at most four redraws a second
+CHART_S = 0.5  # and two of the chart
 RESUMABLE = ("stopped", "crashed", "interrupted", "failed")
 STATUS_STYLE = {"done": "green", "failed": "red", "crashed": "red", "interrupted": "yellow",
                 "stopped": "yellow", "stopping": "yellow", "training": "cyan", "evaluating": "cyan"}
@@ -71,6 +74,8 @@ class TrainScreen(TuituneScreen):
         self._drawn_run: Any = None
         self._starting: str | None = None  # a run name while `tuitune train` is being launched
         self._problem_shown: str | None = None
+        self._chart_drawn = -1  # follower version the chart shows
+        self._chart_at = 0.0
 
     # ------------------------------------------------------------------ layout
 
@@ -102,7 +107,7 @@ class TrainScreen(TuituneScreen):
         self._redraw_if_changed()
 
     def on_screen_resume(self) -> None:
-        self._drawn = -1  # the recipe or the run may have changed while another screen was shown
+        self._drawn = self._chart_drawn = -1  # the recipe or the run may have changed while another screen was shown
         self._redraw_if_changed()
 
     @property
@@ -114,14 +119,18 @@ class TrainScreen(TuituneScreen):
         """The run's history (if any) is replayed and drawn; for snapshots and screenshots."""
         attached = self.attached
         return self._starting is None and (
-            attached is None or (attached.replayed and self._drawn == self.app.follower.version)
+            attached is None
+            or (attached.replayed and self._drawn == self._chart_drawn == self.app.follower.version)
         )
 
     # ------------------------------------------------------------------ drawing
 
     def _redraw_if_changed(self) -> None:
         version = self.app.follower.version  # type: ignore[attr-defined]
-        if version == self._drawn or not self.query("#actions"):  # (resumed before it was composed)
+        if not self.query("#actions"):  # (resumed before it was composed)
+            return
+        if version == self._drawn:
+            self._draw_chart_if_due()
             return
         self._drawn = version
         attached = self.attached
@@ -133,11 +142,23 @@ class TrainScreen(TuituneScreen):
             self._draw_recipe()
             return
         history = attached.history
-        self.query_one(LossChart).show(history)
+        self._draw_chart_if_due()
         self.query_one(RunGauges).show(history)
         self._draw_progress(attached)
         self._draw_problem(attached)
         self._draw_log(attached)
+
+    def _draw_chart_if_due(self) -> None:
+        """The chart is the costly part of a redraw (plotext: ~10-30 ms): at most every CHART_S while
+        the run is live, at once otherwise."""
+        attached, version = self.attached, self.app.follower.version  # type: ignore[attr-defined]
+        if attached is None or version == self._chart_drawn:
+            return
+        now = time.monotonic()
+        if attached.live and attached.replayed and now - self._chart_at < CHART_S and self._chart_drawn >= 0:
+            return
+        self._chart_drawn, self._chart_at = version, now
+        self.query_one(LossChart).show(attached.history)
 
     def _status(self, attached: Attached | None) -> str:
         if attached is None:
@@ -229,7 +250,10 @@ class TrainScreen(TuituneScreen):
         rows = max(1, box.content_size.height or 5)
         lines: list[Text] = []
         for event in reversed(attached.history.recent):
-            markup = event_markup(event)
+            try:
+                markup = event_markup(event)
+            except (TypeError, ValueError):  # a field missing or of the wrong type: show it raw
+                markup = escape(str(event))
             if markup is None:
                 continue
             line = Text.from_markup(markup)
