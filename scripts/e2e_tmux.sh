@@ -53,7 +53,7 @@ keys Tab
 sleep 0.5
 keys -l "recipes/quickstart.toml"
 keys Enter
-wait_for 30 'quickstart' "the quickstart recipe"
+wait_for 30 'Recipe: .*quickstart' "the quickstart recipe in the form"
 show "recipe loaded"
 
 echo "== 3. Train screen: start training"

@@ -199,8 +199,9 @@ class TrainScreen(TuituneScreen):
     def _draw_progress(self, attached: Attached) -> None:
         history = attached.history
         step, max_steps = history.step, history.max_steps
-        if attached.summary is not None and not history.last_step:
-            step, max_steps = attached.summary.step, attached.summary.max_steps
+        if attached.summary is not None:  # a run stops (and checkpoints) between two logged steps
+            step = max(step, attached.summary.step)
+            max_steps = max_steps or attached.summary.max_steps
         bar = self.query_one("#progress", ProgressBar)
         bar.update(total=max_steps or None, progress=step)
         last = history.last_step or {}
