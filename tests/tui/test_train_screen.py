@@ -241,3 +241,34 @@ async def test_chart_reads_at_3_and_30000_steps(make_app, tmp_path):
                 assert 50 < len(xs) <= 2 * chart.size.width + 2 and xs[0] == 1 and xs[-1] == n
             text = chart.plt.build()
             assert ("30k" in text) if n > 3 else ("3" in text)
+
+
+@pytest.mark.parametrize(("kind", "words"), [("nan", "NaN"), ("oom", "out of memory")])
+async def test_nan_and_out_of_memory_ring_and_notify(make_app, tmp_path, kind, words):
+    """Events written while the app follows a live run (this test holds the run's lock as a trainer)."""
+    from tuitune.core.runs import EventWriter
+
+    run = RunDirectory(tmp_path / "runs" / "live")
+    run.create()
+    (run.path / "recipe.toml").write_text('name = "live"\n', encoding="utf-8")
+    lock = run.acquire_lock()
+    bells: list[float] = []
+    app = make_app(run="live")
+    app.bell = lambda: bells.append(time.monotonic())  # the terminal bell, counted
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            with EventWriter(run.events_path) as w:
+                w.write("start", max_steps=10, resumed_from=None)
+                w.write("step", step=1, max_steps=10, loss=2.0)
+                await wait_for(pilot, lambda: _train_points(app) == 1, 10, "the first step")
+                assert not bells  # nothing to ring for yet
+                w.write("error", kind=kind, message="at step 2", hint="lower train.learning_rate")
+                w.write("status", status="failed", message="failed")
+            lock.release()
+            await wait_for(pilot, lambda: not app.follower.attached.live, 10, "the end of the run")
+            notes = [n.message for n in app._notifications if n.severity == "error"]
+            assert len(bells) == 1 and len(notes) == 1 and words in notes[0] and "at step 2" in notes[0]
+            await wait_for(pilot, lambda: app.screen.is_settled, 10, "the screen")
+            assert "lower train.learning_rate" in str(app.screen.query_one("#problem").render())
+    finally:
+        lock.release()
