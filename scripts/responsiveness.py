@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -93,7 +95,9 @@ async def measure(seconds: float, rate: float, size: tuple[int, int]) -> dict[st
     from tuitune.core.runs import RunDirectory
     from tuitune.tui.app import TuituneApp
 
-    runs = Path(tempfile.mkdtemp(prefix="tuitune-resp-")) / "runs"
+    tmp = tempfile.mkdtemp(prefix="tuitune-resp-")
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    runs = Path(tmp) / "runs"
     run = RunDirectory(runs / "replay")
     run.create()
     (run.path / "recipe.toml").write_text((RECORDED / "recipe.toml").read_text(encoding="utf-8"), encoding="utf-8")

@@ -110,10 +110,13 @@ FINISHED_RUN = REPO / "tests" / "data" / "runs" / "finished-demo"  # a recorded 
 
 def _run_folder(name: str, upto_step: int | None) -> Path:
     """A copy of the recorded run in a temporary runs folder, cut after `upto_step` (still training)."""
+    import atexit
     import json
     import tempfile
 
-    runs = Path(tempfile.mkdtemp(prefix="tuitune-shots-")) / "runs"
+    tmp = tempfile.mkdtemp(prefix="tuitune-shots-")
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    runs = Path(tmp) / "runs"
     run = runs / name
     shutil.copytree(FINISHED_RUN, run)
     if upto_step is not None:
