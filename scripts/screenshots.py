@@ -37,6 +37,7 @@ class Shot:
     size: tuple[int, int] = (100, 30)
     lang: str = "en"
     steps: list[Callable[..., Awaitable[None]]] = field(default_factory=list)
+    app_kwargs: Callable[[], dict] | None = None  # extra TuituneApp arguments, made just before the shot
 
 
 # ---------------------------------------------------------------------------- steps
@@ -45,6 +46,16 @@ class Shot:
 async def load_quickstart(pilot) -> None:
     pilot.app.screen.load_file(Path("recipes/quickstart.toml"))
     await pilot.pause()
+
+
+async def load_quickstart_here(pilot) -> None:
+    """The current recipe is the quickstart (what the Recipe screen's load does)."""
+    from tuitune.core.recipe import load_recipe
+
+    path = Path("recipes/quickstart.toml")
+    pilot.app.set_recipe(load_recipe(path)[0], path)
+    pilot.app.screen.on_screen_resume()
+    await pilot.pause(0.3)
 
 
 async def edit_rank(pilot) -> None:
@@ -94,12 +105,59 @@ async def open_palette(pilot) -> None:
     await pilot.pause(0.5)
 
 
+FINISHED_RUN = REPO / "tests" / "data" / "runs" / "finished-demo"  # a recorded tiny run
+
+
+def _run_folder(name: str, upto_step: int | None) -> Path:
+    """A copy of the recorded run in a temporary runs folder, cut after `upto_step` (still training)."""
+    import atexit
+    import json
+    import tempfile
+
+    tmp = tempfile.mkdtemp(prefix="tuitune-shots-")
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    runs = Path(tmp) / "runs"
+    run = runs / name
+    shutil.copytree(FINISHED_RUN, run)
+    if upto_step is not None:
+        lines = []
+        for line in (FINISHED_RUN / "events.jsonl").read_text(encoding="utf-8").splitlines():
+            event = json.loads(line)
+            if event["type"] in ("step", "eval", "checkpoint") and event["step"] > upto_step:
+                break
+            lines.append(line)
+        (run / "events.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        status = json.loads((run / "status.json").read_text(encoding="utf-8"))
+        status.update(status="training", step=upto_step, finished=None)
+        (run / "status.json").write_text(json.dumps(status), encoding="utf-8")
+    return runs
+
+
+_held_locks: list = []
+
+
+def run_in_progress() -> dict:
+    """A run that a trainer holds (this process takes its lock), 70 of 120 steps done."""
+    from tuitune.core.runs import RunDirectory
+
+    runs = _run_folder("quickstart", upto_step=70)
+    _held_locks.append(RunDirectory(runs / "quickstart").acquire_lock())
+    return {"runs_dir": runs, "run": "quickstart"}
+
+
+def finished_run() -> dict:
+    return {"runs_dir": _run_folder("finished-demo", upto_step=None), "run": "finished-demo"}
+
+
 SHOTS = [
     Shot("hardware", "hardware", steps=[llama_qlora]),
     Shot("dataset", "dataset"),
     Shot("dataset-row", "dataset", steps=[open_third_row]),
     Shot("recipe", "recipe", steps=[load_quickstart, edit_rank]),
-    Shot("train", "train"),
+    Shot("train", "train", app_kwargs=run_in_progress),
+    Shot("train-done", "train", app_kwargs=finished_run),
+    Shot("train-80x24", "train", size=(80, 24), app_kwargs=run_in_progress),
+    Shot("train-new", "train", steps=[load_quickstart_here]),
     Shot("runs", "runs"),
     Shot("chat", "chat"),
     Shot("export", "export"),
@@ -134,7 +192,8 @@ async def settle(pilot) -> None:
             break
         await pilot.pause(0.05)
     # Not the workers waiting on an open dialog: they finish when the user answers.
-    busy = [w for w in app.workers if not w.group.endswith("-dialog")]
+    # Nor the one following a live run: it ends with the run.
+    busy = [w for w in app.workers if not w.group.endswith("-dialog") and w.group != "run-tail"]
     if busy:  # (an empty list would mean "all workers" to wait_for_complete)
         await app.workers.wait_for_complete(busy)
     await pilot.pause(0.2)
@@ -143,7 +202,8 @@ async def settle(pilot) -> None:
 async def take(shot: Shot) -> str:
     from tuitune.tui.app import TuituneApp
 
-    app = TuituneApp(lang=shot.lang, start_mode=shot.mode, recipes_dir="recipes", blink=False)
+    extra = shot.app_kwargs() if shot.app_kwargs else {}
+    app = TuituneApp(lang=shot.lang, start_mode=shot.mode, recipes_dir="recipes", blink=False, **extra)
     async with app.run_test(size=shot.size) as pilot:
         await pilot.pause()
         for step in shot.steps:

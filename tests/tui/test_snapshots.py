@@ -89,3 +89,19 @@ def test_dataset_row_as_trained(snap_compare, make_app):
         await settle(pilot)
 
     assert snap_compare(make_app(start_mode="dataset"), terminal_size=SIZE, run_before=open_row)
+
+
+def test_train_finished_run(snap_compare, make_app, tmp_path, monkeypatch, repo_root):
+    """A finished run (a recorded tiny run, committed) replayed on the Train screen; --run PATH."""
+    import shutil
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")  # the log shows clock times
+    time.tzset()
+    run = tmp_path / "runs" / "finished-demo"
+    shutil.copytree(repo_root / "tests" / "data" / "runs" / "finished-demo", run)
+    try:
+        assert snap_compare(make_app(run="finished-demo"), terminal_size=SIZE, run_before=settle)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

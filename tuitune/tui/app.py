@@ -15,6 +15,7 @@ from textual.events import DescendantFocus
 
 from tuitune.tui.i18n import localize_bindings, t
 from tuitune.tui.palette import TuituneCommands
+from tuitune.tui.run_follower import RunEvents, RunFollower
 from tuitune.tui.screens import MODES as ALL_MODES
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ class TuituneApp(App[int]):
         self.runs_dir = Path(runs_dir)
         self.recipes_dir = Path(recipes_dir)
         self.initial_run = run
-        self.start_mode = start_mode or ("runs" if run else ALL_MODES[0].name)
+        self.explicit_start = start_mode is not None or run is not None
+        self.start_mode = start_mode or ("train" if run else ALL_MODES[0].name)
         self.blink = blink  # tests and screenshots freeze the cursor so pictures are stable
         # GPUs are read through this core GpuProbe when set (tests: one whose numbers change);
         # None: core's select_gpu_probe() (NVML, or TUITUNE_FAKE_GPU).
@@ -69,6 +71,8 @@ class TuituneApp(App[int]):
         self.recipe_path: Path | None = None  # the file the current recipe was loaded from / saved to
         self.recipe_version = 0  # bumped on every change of the current recipe
         self.theme = DEFAULT_THEME
+        # The run the Train screen shows, followed by an app-level thread whichever screen is up.
+        self.follower = RunFollower(self)
         localize_bindings(self, lang)
 
     # ------------------------------------------------------------------ the current recipe
@@ -112,6 +116,48 @@ class TuituneApp(App[int]):
     def on_mount(self) -> None:
         self.sub_title = t("app.subtitle", self.lang)
         self.switch_mode(self.start_mode)
+        if self.initial_run:
+            self.open_run(self.initial_run)
+        else:  # after the first frame: is a run still training here? (reopening mid-run)
+            self.call_after_refresh(self.run_worker, self._find_live_run, thread=True, group="find-live-run",
+                                    exit_on_error=False)
+
+    # ------------------------------------------------------------------ the followed run
+
+    def open_run(self, name_or_path: str | Path, switch: bool = True, quiet_replay: bool = True) -> bool:
+        """Follow a run (name under runs_dir, or a path) and show it on the Train screen.
+
+        Replays its whole history, then follows it live while a trainer holds it. The shared API for
+        screens that open a run (Runs); False (and the error dialog) when there is no such run."""
+        from tuitune.core.errors import UserError
+        from tuitune.core.runs import find_run
+
+        try:
+            run = find_run(str(name_or_path), self.runs_dir)
+        except UserError as e:
+            self.show_error(e)
+            return False
+        self.follower.attach(run, quiet_replay=quiet_replay)
+        if switch:
+            self.switch_mode("train")
+        return True
+
+    def _find_live_run(self) -> None:
+        """Thread: the newest run in runs_dir that a trainer holds now, attached on the loop."""
+        from tuitune.core.runs import list_runs
+
+        live = [s for s in list_runs(self.runs_dir) if s.live]
+        if live:
+            self.call_from_thread(self._attach_live, live[0].path, live[0].name)
+
+    def _attach_live(self, path: str, name: str) -> None:
+        if self.follower.attached is not None:
+            return  # the user opened or started a run meanwhile
+        self.open_run(path, switch=not self.explicit_start)
+        self.notify(t("train.attached", self.lang, name=name), timeout=8)
+
+    def on_run_events(self, message: RunEvents) -> None:
+        self.follower.apply(message)
 
     def action_go_to(self) -> None:
         """ctrl+g: a list of the modes, for terminals (or fingers) without F-keys."""

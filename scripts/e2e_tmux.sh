@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# End to end in a real terminal: the app in tmux at 80x24, driven with send-keys, read with capture-pane.
+# Open the app, pick the quickstart recipe on the Recipe screen, train it from the Train screen (the
+# bundled demo model on CPU), quit mid-run, check the trainer lives on, reopen `tuitune` and see the
+# run continue (the step grows), stop it. Prints what each stage showed. Needs tmux.
+#
+#   scripts/e2e_tmux.sh [WORKDIR]        (default: a new temporary folder; runs go to WORKDIR/runs)
+set -euo pipefail
+
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+PY="${PYTHON:-$(command -v python3)}"
+[ -x /work/venv/bin/python ] && PY="${PYTHON:-/work/venv/bin/python}"
+WORK="${1:-$(mktemp -d /tmp/tuitune-e2e.XXXXXX)}"
+SESSION="tuitune-e2e-$$"
+mkdir -p "$WORK"
+ln -sfn "$REPO/recipes" "$WORK/recipes"
+APP="cd '$WORK' && HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} PYTHONPATH='$REPO' TERM=xterm-256color '$PY' -m tuitune --lang en"
+
+screen() { tmux capture-pane -p -t "$SESSION"; }
+keys() { tmux send-keys -t "$SESSION" "$@"; }
+fail() { echo "FAIL: $*"; echo "---- screen ----"; screen || true; cleanup; exit 1; }
+show() { echo "---- $1 ----"; screen | sed 's/[[:space:]]*$//' | grep -v '^$' | head -24; }
+wait_for() {  # wait_for SECONDS REGEX WHAT
+    local deadline=$((SECONDS + $1))
+    until screen | grep -Eq "$2"; do
+        [ $SECONDS -lt $deadline ] || fail "no '$3' within $1 s"
+        sleep 0.5
+    done
+}
+trainer_pid() { "$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['pid'])" "$WORK/runs/quickstart/status.json"; }
+step_on_screen() { screen | grep -Eo 'step [0-9]+/' | head -1 | grep -Eo '[0-9]+' || echo 0; }
+cleanup() {
+    tmux kill-session -t "$SESSION" 2>/dev/null || true
+    if [ -f "$WORK/runs/quickstart/status.json" ]; then
+        local pid; pid="$(trainer_pid || true)"
+        [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && kill "$pid" 2>/dev/null || true
+    fi
+}
+trap cleanup INT TERM
+
+echo "== 1. open the app at 80x24 (work folder $WORK)"
+tmux new-session -d -s "$SESSION" -x 80 -y 24 "$APP"
+wait_for 60 'F1 Hardware' "the first frame"
+show "first frame"
+
+echo "== 2. Recipe screen: open recipes/quickstart.toml"
+keys F3
+wait_for 60 'Recipe' "the Recipe screen"
+sleep 2
+keys C-o
+wait_for 20 'quickstart.toml' "the open-recipe dialog"
+keys Tab
+sleep 0.5
+keys -l "recipes/quickstart.toml"
+keys Enter
+wait_for 30 'Recipe: .*quickstart' "the quickstart recipe in the form"
+show "recipe loaded"
+
+echo "== 3. Train screen: start training"
+keys F4
+wait_for 20 'Current recipe: quickstart' "the Train screen with the quickstart recipe"
+show "train screen, before starting"
+keys t
+wait_for 60 'Run quickstart' "the run to start"
+wait_for 600 'step [1-9][0-9]*/' "the first training step"
+show "training"
+first_step="$(step_on_screen)"
+echo "step on screen: $first_step"
+
+echo "== 4. quit the app mid-run; the trainer lives on"
+pid="$(trainer_pid)"
+keys C-q
+sleep 2
+tmux list-panes -t "$SESSION" -F '#{pane_dead}' >/dev/null 2>&1 && tmux kill-session -t "$SESSION" 2>/dev/null || true
+kill -0 "$pid" 2>/dev/null || fail "the trainer (pid $pid) died with the app"
+echo "app closed; trainer pid $pid still alive: yes"
+
+echo "== 5. reopen tuitune: it finds the live run and follows it"
+tmux new-session -d -s "$SESSION" -x 80 -y 24 "$APP"
+wait_for 60 'Run quickstart' "the Train screen on the live run"
+wait_for 60 'step [1-9][0-9]*/' "the replayed steps"
+show "reopened"
+reopened_step="$(step_on_screen)"
+deadline=$((SECONDS + 600))
+until [ "$(step_on_screen)" -gt "$reopened_step" ]; do
+    [ $SECONDS -lt $deadline ] || fail "the step did not grow after reopening"
+    sleep 1
+done
+show "still training after reopening"
+echo "step on screen: $first_step before quitting, $reopened_step on reopening, $(step_on_screen) now"
+
+echo "== 6. stop it (with confirmation)"
+keys s
+wait_for 20 'Stop run quickstart' "the confirmation"
+show "confirmation"
+keys y
+wait_for 600 'stopped' "the stopped status"
+show "stopped"
+kill -0 "$pid" 2>/dev/null && sleep 5
+kill -0 "$pid" 2>/dev/null && fail "the trainer still runs after stopping"
+echo "trainer ended; checkpoints: $(ls "$WORK/runs/quickstart/checkpoints" | tr '\n' ' ')"
+keys C-q
+sleep 1
+cleanup
+echo "PASS"

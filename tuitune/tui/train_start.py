@@ -1,0 +1,96 @@
+"""Start (or resume) a trainer from the app: `tuitune train ... --detach` in a session of its own.
+
+The CLI does the real work (freeze the recipe into the run folder, take the lock, start the trainer
+in a new session); the app only waits for it to say where the run is. Run from a thread worker: the
+CLI takes a second or two to start. Its own session (start_new_session) keeps the trainer, and the CLI
+that launches it, out of the terminal's process group, so quitting the app or losing the SSH link
+does not signal them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tuitune.core.errors import UserError
+from tuitune.core.recipe import FIELDS, Recipe, save_recipe, validate
+from tuitune.core.runs import RunDirectory
+
+DEFAULT_RUNS_DIR = FIELDS["output.runs_dir"].default
+
+
+def free_run_dir(runs_dir: Path, name: str) -> Path:
+    """runs_dir/NAME, or NAME-2, NAME-3... when a run by that name exists (a new run never reuses one)."""
+    candidate, n = runs_dir / name, 1
+    while candidate.exists() and any(candidate.iterdir()):
+        n += 1
+        candidate = runs_dir / f"{name}-{n}"
+    return candidate
+
+
+def run_for(recipe: Recipe, app_runs_dir: Path) -> tuple[Recipe, Path]:
+    """The recipe to train (a copy, paths made absolute) and its run folder.
+
+    A recipe that keeps the default runs folder trains into the app's (`--runs-dir`), so the app finds
+    it again; a recipe naming its own folder keeps it.
+    """
+    from tuitune.core.engine.prepare import freeze_recipe
+
+    frozen = freeze_recipe(recipe)
+    runs_dir = app_runs_dir if recipe.output.runs_dir == DEFAULT_RUNS_DIR else Path(frozen.output.runs_dir)
+    run_dir = free_run_dir(runs_dir.resolve(), recipe.name)
+    frozen.name = run_dir.name
+    frozen.output.runs_dir = str(runs_dir.resolve())
+    return frozen, run_dir
+
+
+def _spawn(args: list[str]) -> str:
+    """Run `tuitune ARGS` in a new session and wait for it (the trainer it starts stays behind)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tuitune", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),
+        timeout=300,
+    )
+    if result.returncode != 0:
+        lines = [ln.strip().removeprefix("error: ").removeprefix("hint: ")
+                 for ln in result.stderr.strip().splitlines() if ln.strip()]
+        raise UserError(lines[0] if lines else f"tuitune {args[0]} exited with {result.returncode}",
+                        "; ".join(lines[1:3]))
+    return result.stdout
+
+
+def check_recipe(recipe: Recipe) -> UserError | None:
+    """The recipe's problems as one UserError (None when it validates)."""
+    problems = validate(recipe)
+    if not problems:
+        return None
+    return UserError("the recipe has problems: " + "; ".join(p.format() for p in problems[:3]),
+                     "fix them on the Recipe screen (F3)")
+
+
+def start_run(recipe: Recipe, app_runs_dir: Path) -> RunDirectory:
+    """Train `recipe` (the app's current one, saved or not) in a new run; returns its folder.
+
+    The recipe travels as a temporary TOML file, so unsaved edits are what the run freezes and trains.
+    """
+    problem = check_recipe(recipe)
+    if problem is not None:
+        raise problem
+    frozen, run_dir = run_for(recipe, app_runs_dir)
+    with tempfile.TemporaryDirectory(prefix="tuitune-start-") as tmp:
+        path = save_recipe(frozen, Path(tmp) / f"{frozen.name}.toml")
+        _spawn(["train", str(path), "--run-dir", str(run_dir), "--detach"])
+    return RunDirectory(run_dir)
+
+
+def resume_run(run: RunDirectory) -> RunDirectory:
+    """Continue a stopped or crashed run from its last checkpoint (`tuitune train --resume`)."""
+    _spawn(["train", "--resume", str(run.path), "--detach"])
+    return run
