@@ -177,7 +177,7 @@ class ChatScreen(TuituneScreen):
         if not target.value and message.default:
             target.value = message.default
         if self.session is None and not self.loading:
-            self._state(self.t("chat.not_loaded") if message.default else self.t("chat.no_runs", folder=str(self.app.runs_dir)))
+            self._state(self.t("chat.not_loaded") if message.default else self.t("chat.no_runs", folder=self.app.runs_dir.name))
         (self.query_one("#chat-target") if self.session is None else self.query_one("#chat-prompt")).focus()
 
     @on(Input.Submitted, "#chat-target")

@@ -21,14 +21,16 @@ from textual.widgets import Input, Label, ProgressBar, Select, Static
 
 from tuitune.core.errors import UserError
 from tuitune.tui.screens.base import PaletteCommand, TuituneScreen
+from tuitune.tui.widgets.runs_table import short_model
 
 KINDS = ("adapter", "merge")
 QLORA_BASES = ("quantized", "original")  # core.export.QLORA_BASES, the default first
 EXPORTS_DIR = "exports"
 
 
-def default_output(run: str, kind: str) -> str:
-    return str(Path(EXPORTS_DIR) / f"{run}-{'adapter' if kind == 'adapter' else 'merged'}")
+def default_output(runs_dir: Path, run: str, kind: str) -> str:
+    """exports/RUN-adapter or exports/RUN-merged next to the runs folder."""
+    return str(Path(runs_dir).parent / EXPORTS_DIR / f"{run}-{'adapter' if kind == 'adapter' else 'merged'}")
 
 
 class ExportScreen(TuituneScreen):
@@ -152,7 +154,7 @@ class ExportScreen(TuituneScreen):
         run = self.query_one("#export-run", Input)
         run.suggester = SuggestFromList(message.names, case_sensitive=True)
         if not message.names:
-            self._say("#export-check", self.t("export.no_runs", folder=str(self.app.runs_dir)))
+            self._say("#export-check", self.t("export.no_runs", folder=self.app.runs_dir.name))
         if not run.value and message.default:
             run.value = message.default  # Input.Changed starts the check
         run.focus()
@@ -164,7 +166,7 @@ class ExportScreen(TuituneScreen):
         if not self._out_edited and self.run_name:
             out = self.query_one("#export-out", Input)
             with out.prevent(Input.Changed):
-                out.value = default_output(Path(self.run_name).name, self.kind)
+                out.value = default_output(self.app.runs_dir, Path(self.run_name).name, self.kind)
         self._check()
 
     @on(Input.Changed, "#export-out")
@@ -218,7 +220,7 @@ class ExportScreen(TuituneScreen):
         self.checked = run
         self.query_one("#export-qlora-row").set_class(run.method == "qlora" and self.kind == "merge", "-shown")
         key = "export.can_adapter" if self.kind == "adapter" else "export.can_merge"
-        self._say("#export-check", self.t(key, run=run.name, method=run.method, model=run.recipe.model.name_or_path), "ok")
+        self._say("#export-check", self.t(key, run=run.name, method=run.method, model=short_model(run.recipe.model.name_or_path, 40)), "ok")
         warnings.update("\n".join(self.t("export.warning", warning=w) for w in message.warnings))
 
     def _say(self, selector: str, text: str, kind: str = "") -> None:

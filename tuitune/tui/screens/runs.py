@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -27,6 +28,15 @@ from tuitune.tui.widgets.runs_table import RunsTable
 
 REFRESH_S = 2.0  # status and durations of live runs move; the list is re-read this often
 RESUME_WAIT_S = 60.0  # `train --resume --detach` returns once the trainer has started
+
+
+def display_path(path: str) -> str:
+    """A path as short as it can be said: relative to the working folder when it lies below it."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
 
 
 def resume_command(name: str, runs_dir: str) -> list[str]:
@@ -76,7 +86,7 @@ class RunsScreen(TuituneScreen):
         self.diffed: tuple[str, str] | None = None
 
     def compose_body(self) -> ComposeResult:
-        yield Static(self.t("runs.heading", folder=str(self.app.runs_dir)), id="runs-heading", markup=False)
+        yield Static(self.t("runs.heading", folder=self.app.runs_dir.name), id="runs-heading", markup=False)
         yield RunsTable(self.lang, id="runs-table")
         yield Static(self.t("runs.loading"), id="runs-detail", markup=False)
         with VerticalScroll(id="runs-diff-box"):
@@ -130,9 +140,9 @@ class RunsScreen(TuituneScreen):
         if error:
             text = error
         elif run is None:
-            text = self.t("runs.none", folder=str(self.app.runs_dir))
+            text = self.t("runs.none", folder=self.app.runs_dir.name)
         else:
-            text = run.path
+            text = display_path(run.path)
             if run.live and run.pid:
                 text += "  ·  " + self.t("runs.live", pid=run.pid)
             if run.error:
@@ -144,7 +154,7 @@ class RunsScreen(TuituneScreen):
     def _current_or_say(self) -> Any | None:
         run = self.table.current
         if run is None:
-            self.notify(self.t("runs.none", folder=str(self.app.runs_dir)), severity="warning")
+            self.notify(self.t("runs.none", folder=self.app.runs_dir.name), severity="warning")
         return run
 
     # ------------------------------------------------------------------ open, resume, stop, delete
@@ -193,8 +203,12 @@ class RunsScreen(TuituneScreen):
         if message.ok:
             self.notify(self.t("runs.resumed", name=message.name))
         else:
-            lines = message.output.splitlines()
-            self.app.show_error(UserError(self.t("runs.resume_failed", name=message.name), lines[-1] if lines else ""))
+            # The CLI says why in its own words: "error: ..." and "  hint: ..." lines.
+            lines = [line.strip() for line in message.output.splitlines() if line.strip()]
+            error = next((line for line in lines if line.startswith("error:")), lines[-1] if lines else "")
+            hint = next((line[len("hint:"):].strip() for line in lines if line.startswith("hint:")), "")
+            title = self.t("runs.resume_failed", name=message.name)
+            self.app.show_error(UserError(f"{title}: {error.removeprefix('error:').strip()}", hint))
         self.refresh_runs()
 
     def action_stop(self) -> None:
