@@ -88,7 +88,7 @@ class ChatScreen(TuituneScreen):
             super().__init__()
             self.request, self.target, self.session, self.error = request, target, session, error
 
-    class Streamed(Message):
+    class Streamed(Message, bubble=False):  # many of these: the screen handles them, the app need not
         """Text so far of one reply (merged: at most one message per stream_interval_s)."""
 
         def __init__(self, reply: Reply, text: str, finished: bool = False, stopped: bool = False) -> None:
@@ -296,8 +296,9 @@ class ChatScreen(TuituneScreen):
         text = ""
         try:
             for reply, use_adapter in replies:
-                if cancel.is_set():
-                    break
+                if cancel.is_set():  # stopped before this reply began (the tuned side of a pair)
+                    self.post_message(self.Streamed(reply, "", finished=True, stopped=True))
+                    continue
                 text, last = "", 0.0
                 for piece in session.stream(messages, settings, cancel, use_adapter=use_adapter):
                     text += piece
