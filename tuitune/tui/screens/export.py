@@ -90,7 +90,7 @@ class ExportScreen(TuituneScreen):
         self.checked: Any = None  # the core RunFolder that passed the check, for the current choice
         self.result: Any = None  # the last ExportResult
         self._check_request = 0
-        self._out_edited = False  # the folder was typed by the user: choosing a run no longer rewrites it
+        self._default_out = ""  # the folder last filled in for the chosen run and kind
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="export-form"):
@@ -163,15 +163,12 @@ class ExportScreen(TuituneScreen):
     @on(Select.Changed, "#export-kind")
     @on(Select.Changed, "#export-qlora-base")
     def _choice_changed(self) -> None:
-        if not self._out_edited and self.run_name:
-            out = self.query_one("#export-out", Input)
-            with out.prevent(Input.Changed):
-                out.value = default_output(self.app.runs_dir, Path(self.run_name).name, self.kind)
+        out = self.query_one("#export-out", Input)
+        # The folder follows the choice until the user types one of their own.
+        if self.run_name and out.value.strip() in ("", self._default_out):
+            self._default_out = default_output(self.app.runs_dir, Path(self.run_name).name, self.kind)
+            out.value = self._default_out
         self._check()
-
-    @on(Input.Changed, "#export-out")
-    def _out_changed(self) -> None:
-        self._out_edited = True
 
     @on(Input.Submitted, "#export-run")
     def _run_submitted(self) -> None:
