@@ -64,7 +64,7 @@ async def test_a_reply_streams_in_as_it_is_generated(make_app, runs_dir):
         await wait_for(pilot, lambda: not screen.generating, timeout=60, what="the reply")
         (reply,) = screen.query(Reply)
         assert reply.finished and reply.text.strip()
-        assert len(seen) >= 3 and all(b.startswith(a) and len(b) >= len(a) for a, b in zip(seen, seen[1:]))
+        assert len(seen) >= 3 and all(b.startswith(a) and len(b) >= len(a) for a, b in zip(seen, seen[1:], strict=False))
         assert len(seen[0]) < len(seen[-1]) == len(reply.text)
         # The conversation carries on: the reply is remembered and the same greedy answer is core's.
         assert screen.messages == [{"role": "user", "content": PROMPT}, {"role": "assistant", "content": reply.text}]

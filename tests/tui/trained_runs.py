@@ -14,11 +14,11 @@ from pathlib import Path
 from engine_support import FACTS, pretrained_tiny_dir, tuitune, write_jsonl, write_recipe
 
 RUNS = {"alpha": 1e-2, "beta": 5e-3}
-STEPS = 6
+STEPS = 40
 
 
 def trained_runs(tiny_model_dir: Path, tmp_path_factory) -> Path:
-    """The session's runs folder with alpha and beta trained (LoRA, an eval split, 6 steps)."""
+    """The session's runs folder with alpha and beta trained (LoRA, an eval split, 40 steps, ~8 s each)."""
     root = tmp_path_factory.getbasetemp() / "tui-trained-runs"
     runs = root / "runs"
     if all((runs / name / "adapter" / "adapter_config.json").is_file() for name in RUNS):
@@ -26,11 +26,12 @@ def trained_runs(tiny_model_dir: Path, tmp_path_factory) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     model = pretrained_tiny_dir(tiny_model_dir, tmp_path_factory)
-    data = write_jsonl(root / "facts.jsonl", FACTS, repeat=3)
+    data = write_jsonl(root / "facts.jsonl", FACTS, repeat=6)
     for name, lr in RUNS.items():
         recipe = write_recipe(
             root / f"{name}.toml", model, data, runs, name, "lora",
-            train={"max_steps": STEPS, "learning_rate": lr, "eval_steps": 3}, data={"val_size": 0.25},
+            train={"max_steps": STEPS, "learning_rate": lr, "eval_steps": 20}, data={"val_size": 0.25},
+            lora={"target_modules": "all-linear"},
         )
         done = tuitune("train", str(recipe))
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]

@@ -28,6 +28,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, Static, TabbedContent, TabPane
 
 from tuitune.core.errors import UserError
+from tuitune.tui.child_process import child_env
 from tuitune.tui.screens.base import PaletteCommand, TuituneScreen
 from tuitune.tui.widgets.chat_log import ChatLog, Reply
 from tuitune.tui.widgets.eval_panel import EvalPanel
@@ -356,6 +357,7 @@ class ChatScreen(TuituneScreen):
         with tempfile.TemporaryFile() as out:
             proc = subprocess.Popen(
                 eval_command(run, str(self.app.runs_dir)),
+                env=child_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=out,  # a file: a long report cannot fill a pipe while we read stderr
                 stderr=subprocess.PIPE,

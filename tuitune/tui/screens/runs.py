@@ -10,7 +10,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -22,21 +21,13 @@ from textual.widgets import Static
 
 from tuitune.core.errors import UserError
 from tuitune.core.runs import RunDirectory, check_deletable, delete_run, list_runs
+from tuitune.tui.child_process import child_env
 from tuitune.tui.screens.base import PaletteCommand, TuituneScreen
 from tuitune.tui.widgets.recipe_diff import RecipeDiff
-from tuitune.tui.widgets.runs_table import RunsTable
+from tuitune.tui.widgets.runs_table import RunsTable, display_path
 
 REFRESH_S = 2.0  # status and durations of live runs move; the list is re-read this often
 RESUME_WAIT_S = 60.0  # `train --resume --detach` returns once the trainer has started
-
-
-def display_path(path: str) -> str:
-    """A path as short as it can be said: relative to the working folder when it lies below it."""
-    p = Path(path)
-    try:
-        return str(p.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(p)
 
 
 def resume_command(name: str, runs_dir: str) -> list[str]:
@@ -185,6 +176,7 @@ class RunsScreen(TuituneScreen):
         with tempfile.TemporaryFile() as out:
             proc = subprocess.Popen(
                 resume_command(name, str(self.app.runs_dir)),
+                env=child_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

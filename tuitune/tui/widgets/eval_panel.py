@@ -13,10 +13,10 @@ from textual.widgets import DataTable, Static
 
 from tuitune.tui.i18n import t
 from tuitune.tui.widgets.rows_table import one_line
+from tuitune.tui.widgets.runs_table import display_path
 
 SCORE_COLUMNS = ("who", "perplexity", "loss", "exact_match", "f1")
 SAMPLE_COLUMNS = ("line", "prompt", "reference", "base", "tuned")
-SAMPLE_WIDTH = 36
 
 
 def _number(value: Any, fmt: str, scale: float = 1.0) -> str:
@@ -72,11 +72,15 @@ class EvalPanel(Vertical):
                 Text(_number(s.get("f1"), ".1f", 100), justify="right"),
             )
         samples = self.query_one("#eval-samples", DataTable)
-        samples.clear()
+        samples.clear(columns=True)
+        # The four text columns share the width, so base and tuned stay side by side without scrolling.
+        width = max(10, (self.size.width or 100) - 6 - 2 * len(SAMPLE_COLUMNS)) // 4
+        for col in SAMPLE_COLUMNS:
+            samples.add_column(t(f"eval.col.{col}", self.lang), key=col, width=None if col == "line" else width)
         for s in report.get("samples") or []:
             samples.add_row(
                 str(s.get("line", "")),
-                *(one_line(s.get(k, ""), SAMPLE_WIDTH) for k in ("prompt", "reference", "base", "tuned")),
+                *(one_line(s.get(k, ""), width) for k in ("prompt", "reference", "base", "tuned")),
             )
         self.say(
             t(
@@ -87,7 +91,7 @@ class EvalPanel(Vertical):
                 tokens=report.get("tokens", 0),
                 answered=report.get("answered", 0),
                 seconds=float(report.get("seconds") or 0.0),
-                path=report.get("path", ""),
+                path=display_path(report.get("path") or ""),
             )
             + "".join(f"\n{note}" for note in report.get("notes") or [])
         )

@@ -29,6 +29,15 @@ COLUMNS = ("name", "status", "method", "model", "steps", "best_eval", "duration"
 RIGHT = {"steps", "best_eval", "duration"}
 
 
+def display_path(path: str) -> str:
+    """A path as short as it can be said: relative to the working folder when it lies below it."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
+
+
 def short_model(model: str, width: int = 28) -> str:
     """A model as a person names it: a folder's last part, a hub id as is; cut from the left."""
     name = Path(model).name if model.startswith(("/", ".", "~")) else model
