@@ -178,3 +178,17 @@ def test_snapshot_chat_side_by_side(snap_compare, make_app, runs_dir, monkeypatc
         await pilot.pause(0.2)
 
     assert snap_compare(make_app(start_mode="chat", runs_dir="runs"), terminal_size=SIZE, run_before=chat)
+
+
+async def test_a_plain_model_chats_but_cannot_compare(make_app, runs_dir, tiny_model_dir):
+    app = make_app(start_mode="chat", runs_dir=runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await load(pilot, str(tiny_model_dir))
+        assert screen.session.loaded.kind == "plain"
+        await pilot.press("ctrl+t")
+        assert not screen.compare_mode
+        assert any("needs a run" in n.message for n in app._notifications)
+        settings_fields(screen, temperature=0, max_new_tokens=8)
+        await send(pilot, PROMPT)
+        await wait_for(pilot, lambda: not screen.generating, timeout=60, what="the reply")
+        assert screen.query(Reply).first().finished and len(screen.messages) == 2

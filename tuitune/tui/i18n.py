@@ -185,6 +185,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "chat.load_first": ("Load a run or a model first (enter in the top field)", "请先载入运行或模型（在顶部输入框按回车）"),
     "chat.compare_on": ("Side by side: each prompt is answered by the base and the tuned model on one seed. {note}", "并排对比：每个提示由基础模型和微调模型用同一随机种子回答。{note}"),
     "chat.compare_off": ("Chat with the tuned model (ctrl+t: side by side with the base)", "与微调后的模型对话（ctrl+t：与基础模型并排对比）"),
+    "chat.note_adapter": ("The base answer is the same loaded model with its adapter switched off.", "基础模型的回答来自同一个已载入的模型（关闭适配器）。"),
+    "chat.note_full": (
+        "A full copy was tuned: the base model is loaded separately for the comparison (a second copy in memory).",
+        "该运行微调了完整模型：对比时会另外载入基础模型（内存中多一份）。",
+    ),
+    "chat.note_plain": ("Comparison needs a run: this is a plain model.", "对比需要一个运行：这是一个普通模型。"),
     "chat.cannot_compare": ("Side by side needs a run: {note}", "并排对比需要一个运行：{note}"),
     "chat.load": ("Load", "载入"),
     "chat.compare": ("Compare", "对比"),

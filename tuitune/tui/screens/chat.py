@@ -234,13 +234,14 @@ class ChatScreen(TuituneScreen):
     # ------------------------------------------------------------------ chatting
 
     def _show_mode(self) -> None:
-        note = self.session.compare_note if self.session is not None else ""
+        # core's compare_note in the interface language, by how the base answer is obtained
+        note = self.t(f"chat.note_{self.session.loaded.kind}") if self.session is not None else ""
         text = self.t("chat.compare_on", note=note) if self.compare_mode else self.t("chat.compare_off")
         self.query_one("#chat-mode", Static).update(text)
 
     def action_compare(self) -> None:
         if self.session is not None and not self.session.can_compare and not self.compare_mode:
-            self.notify(self.t("chat.cannot_compare", note=self.session.compare_note), severity="warning")
+            self.notify(self.t("chat.cannot_compare", note=self.t(f"chat.note_{self.session.loaded.kind}")), severity="warning")
             return
         self.compare_mode = not self.compare_mode
         self._show_mode()
