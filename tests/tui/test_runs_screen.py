@@ -4,6 +4,7 @@ with confirmation, refusing a run a trainer holds, stop, a failed resume's messa
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from conftest import wait_for
@@ -160,3 +161,42 @@ def test_snapshot_runs_with_a_diff(snap_compare, make_app, runs_dir, monkeypatch
         await pilot.pause(0.2)
 
     assert snap_compare(make_app(start_mode="runs", runs_dir="runs"), terminal_size=SIZE, run_before=diff)
+
+
+async def test_stop_then_resume_a_real_training(make_app, tiny_model_dir, tmp_path_factory, tmp_path):
+    """A detached trainer is stopped from the screen (checkpoint first), then resumed from it with r and
+    runs to its end, the list following it without a key press."""
+    from engine_support import FACTS, pretrained_tiny_dir, tuitune, write_jsonl, write_recipe
+
+    model = pretrained_tiny_dir(tiny_model_dir, tmp_path_factory)
+    data = write_jsonl(tmp_path / "facts.jsonl", FACTS, repeat=2)
+    runs = tmp_path / "runs"
+    recipe = write_recipe(tmp_path / "long.toml", model, data, runs, "long", "lora",
+                          train={"max_steps": 5000, "save_steps": 0, "logging_steps": 1})
+    started = tuitune("train", str(recipe), "--detach")
+    assert started.returncode == 0, started.stderr
+    run = RunDirectory(runs / "long")
+    try:
+        app = make_app(start_mode="runs", runs_dir=runs)
+        async with app.run_test(size=SIZE) as pilot:
+            await listed(pilot)
+            await wait_for(pilot, lambda: table_rows(app.screen)["long"][1] == "training ●", timeout=120, what="training")
+            await pilot.press("s")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: table_rows(app.screen)["long"][1] == "stopped", timeout=120, what="the stop")
+            stopped_at = json.loads(run.status_path.read_text())["step"]
+            assert run.last_checkpoint().name == f"checkpoint-{stopped_at}"
+            # Resume with three steps left, so it ends soon.
+            run.recipe_path.write_text(run.recipe_path.read_text().replace("max_steps = 5000", f"max_steps = {stopped_at + 3}"))
+            await pilot.press("r")
+            await wait_for(pilot, lambda: table_rows(app.screen)["long"][1] == "done", timeout=180, what="the resumed run")
+            assert table_rows(app.screen)["long"][4] == f"{stopped_at + 3}/{stopped_at + 3}"
+        starts = [e for e in run.events() if e["type"] == "start"]
+        assert [s["resumed_from"] for s in starts] == [None, stopped_at]
+    finally:
+        if run.request_stop():  # never leave a trainer behind
+            for _ in range(600):
+                if not run.is_locked():
+                    break
+                time.sleep(0.1)

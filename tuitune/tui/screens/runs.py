@@ -87,10 +87,14 @@ class RunsScreen(TuituneScreen):
     def on_mount(self) -> None:
         self.query_one(RunsTable).focus()
         self.refresh_runs()
-        self.set_interval(REFRESH_S, self.refresh_runs)
+        self.set_interval(REFRESH_S, self._refresh_if_shown)
 
     def on_screen_resume(self) -> None:
         self.refresh_runs()
+
+    def _refresh_if_shown(self) -> None:
+        if self.is_current:  # another mode is shown: re-read when this one comes back
+            self.refresh_runs()
 
     @property
     def is_settled(self) -> bool:
