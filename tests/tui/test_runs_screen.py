@@ -130,6 +130,22 @@ async def test_resume_runs_the_cli_and_shows_why_it_refused(make_app, runs_dir):
         assert "alpha" in text and "already finished" in text and "model.adapter=" in text
 
 
+async def test_enter_opens_the_run_in_the_train_screen(make_app, runs_dir):
+    app = make_app(start_mode="runs", runs_dir=runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await listed(pilot)
+        await cursor_to(pilot, "alpha")
+        opened: list[str] = []
+        if hasattr(app, "open_run"):  # the Train screen's reattach, once merged
+            app.open_run = opened.append
+        await pilot.press("enter")
+        await pilot.pause()
+        if hasattr(type(app), "open_run"):
+            assert opened == ["alpha"]
+        else:
+            assert app.current_mode == "train" and any("alpha" in n.message for n in app._notifications)
+
+
 async def test_diff_of_two_runs_shows_the_keys_that_differ(make_app, runs_dir):
     app = make_app(start_mode="runs", runs_dir=runs_dir)
     async with app.run_test(size=SIZE) as pilot:
