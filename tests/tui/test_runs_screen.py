@@ -216,3 +216,14 @@ async def test_stop_then_resume_a_real_training(make_app, tiny_model_dir, tmp_pa
                 if not run.is_locked():
                     break
                 time.sleep(0.1)
+
+
+async def test_run_option_selects_the_run_or_says_it_is_missing(make_app, runs_dir):
+    app = make_app(runs_dir=runs_dir, run="alpha")
+    async with app.run_test(size=SIZE) as pilot:
+        await listed(pilot)
+        assert app.current_mode == "runs" and app.screen.table.current.name == "alpha"
+    app = make_app(runs_dir=runs_dir, run="gone")
+    async with app.run_test(size=SIZE) as pilot:
+        await listed(pilot)
+        assert "No run named gone in runs/" in str(app.screen.query_one("#runs-detail").render())

@@ -7,6 +7,7 @@ from conftest import wait_for
 
 from tuitune.tui.i18n import t
 from tuitune.tui.screens import MODES
+from tuitune.tui.screens.planned import PlannedScreen
 from tuitune.tui.widgets.mode_bar import ModeBar
 
 
@@ -60,7 +61,7 @@ async def test_command_palette_offers_the_screens_own_commands(make_app, recipes
         await wait_for(pilot, lambda: type(app.screen).__name__ == "OpenRecipeDialog", what="open dialog")
 
 
-@pytest.mark.parametrize("mode", [m.name for m in MODES if m.name != "recipe"])
+@pytest.mark.parametrize("mode", [m.name for m in MODES if issubclass(m.screen_class(), PlannedScreen)])
 async def test_planned_screens_say_what_they_will_show_and_the_command_today(make_app, mode):
     app = make_app(start_mode=mode)
     async with app.run_test(size=(100, 30)) as pilot:

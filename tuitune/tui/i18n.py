@@ -121,6 +121,8 @@ STRINGS: dict[str, tuple[str, str]] = {
         "No runs in {folder}/ yet. Start one from the Train screen (F4) or with `tuitune train RECIPE`.",
         "{folder}/ 中还没有运行。可在训练页（F4）或用 `tuitune train RECIPE` 开始。",
     ),
+    "runs.looking": ("Looking for the run {name}…", "正在查找运行 {name}…"),
+    "runs.missing": ("No run named {name} in {folder}/", "{folder}/ 中没有名为 {name} 的运行"),
     "runs.live": ("training now (pid {pid})", "正在训练（pid {pid}）"),
     "runs.error": ("error: {error}", "错误：{error}"),
     "runs.marked": (

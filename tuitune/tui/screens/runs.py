@@ -75,11 +75,14 @@ class RunsScreen(TuituneScreen):
         self.busy = 0  # actions in flight (resume, stop, delete)
         self.marked: str | None = None  # the run picked first for a diff
         self.diffed: tuple[str, str] | None = None
+        self.missing: str | None = None  # the run asked for with --run, when it is not in the folder
 
     def compose_body(self) -> ComposeResult:
         yield Static(self.t("runs.heading", folder=self.app.runs_dir.name), id="runs-heading", markup=False)
         yield RunsTable(self.lang, id="runs-table")
-        yield Static(self.t("runs.loading"), id="runs-detail", markup=False)
+        wanted = getattr(self.app, "initial_run", None)
+        loading = self.t("runs.looking", name=wanted) if wanted else self.t("runs.loading")
+        yield Static(loading, id="runs-detail", markup=False)
         with VerticalScroll(id="runs-diff-box"):
             yield Static("", id="runs-diff-title", markup=False)
             yield RecipeDiff(self.lang, id="runs-diff")
@@ -116,10 +119,18 @@ class RunsScreen(TuituneScreen):
         self.post_message(self.Listed(runs))
 
     def on_runs_screen_listed(self, message: Listed) -> None:
+        first = not self.listed
         self.listed = True
-        if self.marked and self.marked not in {r.name for r in message.runs}:
+        names = [r.name for r in message.runs]
+        if self.marked and self.marked not in names:
             self.marked = None
         self.table.show_runs(message.runs, self.marked)
+        wanted = getattr(self.app, "initial_run", None)  # `tuitune --run NAME`
+        if first and wanted:
+            if wanted in names:
+                self.table.move_cursor(row=names.index(wanted))
+            else:
+                self.missing = wanted
         self._show_detail(message.error)
 
     def on_data_table_row_selected(self) -> None:
@@ -134,6 +145,8 @@ class RunsScreen(TuituneScreen):
         run = self.table.current
         if error:
             text = error
+        elif self.missing:  # `tuitune --run NAME` named a run that is not here
+            text = self.t("runs.missing", name=self.missing, folder=self.app.runs_dir.name)
         elif run is None:
             text = self.t("runs.none", folder=self.app.runs_dir.name)
         else:
