@@ -38,6 +38,7 @@ class Shot:
     lang: str = "en"
     steps: list[Callable[..., Awaitable[None]]] = field(default_factory=list)
     app_kwargs: Callable[[], dict] | None = None  # extra TuituneApp arguments, made just before the shot
+    runs: bool = False  # in a folder holding real tiny runs (demo_runs()), not the repository's runs/
 
 
 # ---------------------------------------------------------------------------- steps
@@ -100,6 +101,60 @@ async def open_third_row(pilot) -> None:
         await pilot.pause(0.05)
 
 
+async def wait_for(pilot, condition, limit: float = 120.0) -> None:
+    for _ in range(int(limit / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+
+
+async def diff_runs(pilot) -> None:
+    """Runs: alpha marked, then beta: their recipes' differences."""
+    screen = pilot.app.screen
+    await wait_for(pilot, lambda: screen.is_settled and screen.table.row_count)
+    await pilot.press("down", "m", "up", "m")
+
+
+async def chat_side_by_side(pilot) -> None:
+    """Chat: one prompt answered by the base and the tuned run, greedy, on one seed."""
+    screen = pilot.app.screen
+    await wait_for(pilot, lambda: screen.listed)
+    await pilot.press("enter")  # load the run offered in the field
+    await wait_for(pilot, lambda: screen.session is not None)
+    screen.query_one("#chat-settings").set_values(temperature=0, max_new_tokens=32, seed=1)
+    await pilot.press("ctrl+t", *"What is the capital of France?", "enter")
+    await pilot.pause(0.2)
+    await wait_for(pilot, lambda: not screen.generating)
+
+
+async def chat_once(pilot) -> None:
+    screen = pilot.app.screen
+    await wait_for(pilot, lambda: screen.listed)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: screen.session is not None)
+    screen.query_one("#chat-settings").set_values(temperature=0, max_new_tokens=32, seed=1)
+    await pilot.press(*"Write a short poem about the sea.", "enter")
+    await pilot.pause(0.2)
+    await wait_for(pilot, lambda: not screen.generating)
+
+
+async def evaluate_run(pilot) -> None:
+    screen = pilot.app.screen
+    await wait_for(pilot, lambda: screen.listed)
+    await pilot.press("ctrl+r")
+    await pilot.pause(0.2)
+    await wait_for(pilot, lambda: not screen.evaluating, limit=300)
+
+
+async def merge_run(pilot) -> None:
+    screen = pilot.app.screen
+    await wait_for(pilot, lambda: screen.is_settled and screen.checked is not None)
+    shutil.rmtree("exports", ignore_errors=True)
+    await pilot.press("ctrl+s")
+    await pilot.pause(0.2)
+    await wait_for(pilot, lambda: not screen.exporting, limit=300)
+
+
 async def open_palette(pilot) -> None:
     await pilot.press("ctrl+p")
     await pilot.pause(0.5)
@@ -158,9 +213,10 @@ SHOTS = [
     Shot("train-done", "train", app_kwargs=finished_run),
     Shot("train-80x24", "train", size=(80, 24), app_kwargs=run_in_progress),
     Shot("train-new", "train", steps=[load_quickstart_here]),
-    Shot("runs", "runs"),
-    Shot("chat", "chat"),
-    Shot("export", "export"),
+    Shot("runs", "runs", runs=True, steps=[diff_runs]),
+    Shot("chat", "chat", runs=True, steps=[chat_side_by_side]),
+    Shot("chat-eval", "chat", runs=True, steps=[evaluate_run]),
+    Shot("export", "export", runs=True, steps=[merge_run]),
     Shot("recipe-zh", "recipe", lang="zh", steps=[load_quickstart, focus_method]),
     Shot("recipe-error", "recipe", steps=[load_quickstart, bad_rank]),
     Shot("recipe-open", "recipe", steps=[open_picker]),
@@ -168,6 +224,9 @@ SHOTS = [
     Shot("recipe-80x24", "recipe", size=(80, 24), steps=[load_quickstart, edit_rank]),
     Shot("hardware-80x24", "hardware", size=(80, 24), steps=[llama_qlora]),
     Shot("dataset-80x24", "dataset", size=(80, 24)),
+    Shot("runs-80x24", "runs", size=(80, 24), runs=True, steps=[diff_runs]),
+    Shot("chat-80x24", "chat", size=(80, 24), runs=True, steps=[chat_once]),
+    Shot("export-80x24", "export", size=(80, 24), runs=True),
     Shot("recipe-200x60", "recipe", size=(200, 60), steps=[load_quickstart, edit_rank]),
 ]
 
@@ -199,11 +258,45 @@ async def settle(pilot) -> None:
     await pilot.pause(0.2)
 
 
+def demo_runs() -> Path:
+    """Two real runs of the tests' tiny model (trained by `tuitune train`, ~15 s once), in a folder
+    of their own so the pictures show `runs/NAME`; times and model name pinned as in the snapshots."""
+    import tempfile
+
+    sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "tui")]
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from tiny_model import build_tiny_llama
+    from trained_runs import pin_for_pictures, trained_runs
+
+    class Temp:  # what trained_runs() needs of pytest's tmp_path_factory
+        def __init__(self, root: Path) -> None:
+            self.root = root
+
+        def getbasetemp(self) -> Path:
+            return self.root
+
+    base = Path(tempfile.gettempdir()) / "tuitune-screenshots"
+    base.mkdir(exist_ok=True)
+    tiny = base / "tiny-llama"
+    if not (tiny / "config.json").exists():
+        build_tiny_llama(tiny)
+    runs = trained_runs(tiny, Temp(base))
+    pin_for_pictures(runs)
+    for name in ("alpha", "beta"):  # an evaluation from an earlier picture would show up
+        shutil.rmtree(runs / name / "eval", ignore_errors=True)
+    return runs
+
+
 async def take(shot: Shot) -> str:
     from tuitune.tui.app import TuituneApp
 
     extra = shot.app_kwargs() if shot.app_kwargs else {}
-    app = TuituneApp(lang=shot.lang, start_mode=shot.mode, recipes_dir="recipes", blink=False, **extra)
+    if shot.runs:
+        os.chdir(demo_runs().parent)  # the app shows runs/NAME, as for a user in their project
+    else:
+        os.chdir(REPO)
+    recipes = REPO / "recipes" if shot.runs else "recipes"
+    app = TuituneApp(lang=shot.lang, start_mode=shot.mode, recipes_dir=recipes, blink=False, **extra)
     async with app.run_test(size=shot.size) as pilot:
         await pilot.pause()
         for step in shot.steps:
@@ -274,6 +367,7 @@ def main() -> int:
         if args.only and shot.name not in args.only:
             continue
         svg = asyncio.run(take(shot))
+        os.chdir(REPO)
         svg_path = OUT / f"{shot.name}.svg"
         svg_path.write_text(svg, encoding="utf-8")
         if not args.svg_only:

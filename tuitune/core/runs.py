@@ -441,3 +441,35 @@ def find_run(name_or_path: str, runs_dir: str | Path = "runs") -> RunDirectory:
     names = [s.name for s in list_runs(runs_dir)]
     known = f"runs in {runs_dir}: " + ", ".join(names[:10]) if names else f"no runs in {runs_dir}"
     raise UserError(f"no run named '{name_or_path}'", known)
+
+
+def check_deletable(run: RunDirectory) -> None:
+    """UserError when `run` must not be deleted now: a trainer holds it (or it is not a run)."""
+    if not (run.recipe_path.exists() or run.status_path.exists()):
+        raise UserError(f"{run.path} is not a tuitune run (no recipe.toml or status.json)", "give a run name from `tuitune runs`")
+    if run.is_locked():
+        holder = run.holder_pid()
+        who = f" (pid {holder})" if holder else ""
+        raise UserError(
+            f"run {run.name} is in use by a trainer{who}: it cannot be deleted while it trains",
+            f"stop it first (`tuitune stop {run.name}`), then delete it once it has stopped",
+        )
+
+
+def delete_run(run: RunDirectory) -> None:
+    """Remove a run folder and everything in it. Refuses a run a trainer holds.
+
+    The run's lock is taken for the deletion, so no trainer can start (resume) in it meanwhile.
+    """
+    import shutil
+
+    check_deletable(run)
+    try:
+        lock = run.acquire_lock(wait_s=0.2)
+    except UserError:
+        check_deletable(run)  # a trainer took it just now: say so in the deletion's words
+        raise
+    try:
+        shutil.rmtree(run.path)
+    finally:
+        lock.release()

@@ -38,6 +38,12 @@ class ChildFailed(RuntimeError):
     """The function raised something other than UserError in the child; the message holds its traceback."""
 
 
+def child_env() -> dict[str, str]:
+    """The environment for a Python child of the app (`python -m tuitune ...` too): this
+    interpreter's import path, so it finds the same tuitune wherever its working folder is."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+
+
 def run_in_child(
     fn: Callable[..., Any],
     *args: Any,
@@ -47,7 +53,7 @@ def run_in_child(
 ) -> Any:
     """`fn(*args, progress=..., **kwargs)` in a fresh process; its result, or its UserError raised
     here. None when `cancel` was set before it answered."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    env = child_env()
     errors = tempfile.TemporaryFile()  # a file, not a pipe: a chatty child cannot fill it and stall
     child = subprocess.Popen(
         [sys.executable, "-m", "tuitune.tui.child_process"],

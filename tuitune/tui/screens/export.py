@@ -1,12 +1,313 @@
-"""Export screen — planned: states what it will show and the command that does it today.
+"""Export: save a finished run's adapter, or merge it into a full model, into a folder.
 
-Replace this module with the real screen (same class name, MODE = "export"); see docs/tui.md.
+Whether the merge can work (and what to know about it: QLoRA's base, full runs being copied,
+prompt-learning methods that cannot merge) is asked of core (check_adapter_export, check_merge)
+as soon as a run is chosen, before anything is loaded; the export itself runs in a thread worker
+(torch works outside the GIL) and reports its stages through core's progress callback.
 """
 
 from __future__ import annotations
 
-from tuitune.tui.screens.planned import PlannedScreen
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.suggester import SuggestFromList
+from textual.widgets import Input, Label, ProgressBar, Select, Static
+
+from tuitune.core.errors import UserError
+from tuitune.tui.screens.base import PaletteCommand, TuituneScreen
+from tuitune.tui.widgets.runs_table import short_model
+
+KINDS = ("adapter", "merge")
+QLORA_BASES = ("quantized", "original")  # core.export.QLORA_BASES, the default first
+EXPORTS_DIR = "exports"
 
 
-class ExportScreen(PlannedScreen):
+def default_output(runs_dir: Path, run: str, kind: str) -> str:
+    """exports/RUN-adapter or exports/RUN-merged next to the runs folder."""
+    return str(Path(runs_dir).parent / EXPORTS_DIR / f"{run}-{'adapter' if kind == 'adapter' else 'merged'}")
+
+
+class ExportScreen(TuituneScreen):
     MODE = "export"
+
+    BINDINGS = [Binding("ctrl+s", "export", "export.start")]
+
+    DEFAULT_CSS = """
+    ExportScreen {
+        #export-form { height: auto; padding: 1 1 0 1; }
+        .export-row { height: 1; margin-bottom: 1; }
+        .export-row Label { width: 14; color: $text-muted; }
+        .export-row Input { width: 1fr; height: 1; border: none; padding: 0 1; background: $boost; }
+        .export-row Input:focus { background: $primary 40%; }
+        .export-row Select { width: 1fr; }
+        #export-qlora-row { display: none; }
+        #export-qlora-row.-shown { display: block; }
+        #export-check { height: auto; padding: 0 2; margin-bottom: 1; }
+        #export-check.-error { color: $text-error; }
+        #export-check.-ok { color: $text-success; }
+        #export-warnings { height: auto; padding: 0 2; color: $text-warning; }
+        #export-progress-row { height: auto; padding: 0 2; margin-top: 1; }
+        #export-progress { width: 100%; display: none; }
+        #export-progress.-shown { display: block; }
+        #export-stage { height: auto; color: $text-muted; }
+        #export-result { height: auto; padding: 0 2; }
+        #export-result.-error { color: $text-error; }
+        #export-result.-ok { color: $text-success; }
+    }
+    """
+
+    class Found(Message):
+        def __init__(self, names: list[str], default: str | None) -> None:
+            super().__init__()
+            self.names, self.default = names, default
+
+    class Checked(Message):
+        def __init__(self, request: int, run: Any = None, warnings: list[str] | None = None, error: str = "") -> None:
+            super().__init__()
+            self.request, self.run, self.warnings, self.error = request, run, warnings or [], error
+
+    class Progressed(Message):
+        def __init__(self, progress: Any) -> None:
+            super().__init__()
+            self.progress = progress
+
+    class Exported(Message):
+        def __init__(self, result: Any = None, error: str = "") -> None:
+            super().__init__()
+            self.result, self.error = result, error
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listed = False
+        self.checking = False
+        self.exporting = False
+        self.checked: Any = None  # the core RunFolder that passed the check, for the current choice
+        self.result: Any = None  # the last ExportResult
+        self._check_request = 0
+        self._default_out = ""  # the folder last filled in for the chosen run and kind
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="export-form"):
+            with Horizontal(classes="export-row"):
+                yield Label(self.t("export.run"))
+                yield Input(placeholder=self.t("export.run_placeholder"), id="export-run", compact=True)
+            with Horizontal(classes="export-row"):
+                yield Label(self.t("export.kind"))
+                yield Select(
+                    [(self.t(f"export.kind_{k}"), k) for k in KINDS], value="merge", allow_blank=False,
+                    id="export-kind", compact=True,
+                )
+            with Horizontal(classes="export-row", id="export-qlora-row"):
+                yield Label(self.t("export.qlora_base"))
+                yield Select(
+                    [(self.t(f"export.qlora_{b}"), b) for b in QLORA_BASES], value=QLORA_BASES[0], allow_blank=False,
+                    id="export-qlora-base", compact=True,
+                )
+            with Horizontal(classes="export-row"):
+                yield Label(self.t("export.out"))
+                yield Input(id="export-out", compact=True)
+        yield Static(self.t("export.check_none"), id="export-check", markup=False)
+        yield Static("", id="export-warnings", markup=False)
+        with Vertical(id="export-progress-row"):
+            yield ProgressBar(id="export-progress", show_eta=False)
+            yield Static("", id="export-stage", markup=False)
+        yield Static("", id="export-result", markup=False)
+
+    def on_mount(self) -> None:
+        self._find_runs()
+
+    @property
+    def is_settled(self) -> bool:
+        return self.listed and not (self.checking or self.exporting)
+
+    @property
+    def run_name(self) -> str:
+        return self.query_one("#export-run", Input).value.strip()
+
+    @property
+    def kind(self) -> str:
+        return str(self.query_one("#export-kind", Select).value)
+
+    @property
+    def qlora_base(self) -> str:
+        return str(self.query_one("#export-qlora-base", Select).value)
+
+    # ------------------------------------------------------------------ choosing a run
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export-runs")
+    def _find_runs(self) -> None:
+        from tuitune.core.runs import list_runs
+
+        runs = list_runs(self.app.runs_dir)
+        finished = [r.name for r in runs if r.status == "done"]
+        default = getattr(self.app, "initial_run", None) or (finished[0] if finished else None)
+        self.post_message(self.Found([r.name for r in runs], default))
+
+    def on_export_screen_found(self, message: Found) -> None:
+        self.listed = True
+        run = self.query_one("#export-run", Input)
+        run.suggester = SuggestFromList(message.names, case_sensitive=True)
+        if not message.names:
+            self._say("#export-check", self.t("export.no_runs", folder=self.app.runs_dir.name))
+        if not run.value and message.default:
+            run.value = message.default  # Input.Changed starts the check
+        run.focus()
+
+    @on(Input.Changed, "#export-run")
+    @on(Select.Changed, "#export-kind")
+    @on(Select.Changed, "#export-qlora-base")
+    def _choice_changed(self) -> None:
+        out = self.query_one("#export-out", Input)
+        # The folder follows the choice until the user types one of their own.
+        if self.run_name and out.value.strip() in ("", self._default_out):
+            self._default_out = default_output(self.app.runs_dir, Path(self.run_name).name, self.kind)
+            out.value = self._default_out
+        self._check()
+
+    @on(Input.Submitted, "#export-run")
+    def _run_submitted(self) -> None:
+        self.query_one("#export-kind").focus()
+
+    def _check(self) -> None:
+        self._check_request += 1
+        self.checked = None
+        if not self.run_name:
+            self._say("#export-check", self.t("export.check_none"))
+            self.query_one("#export-warnings", Static).update("")
+            return
+        self.checking = True
+        self._say("#export-check", self.t("export.checking", run=self.run_name))
+        self._check_run(self._check_request, self.run_name, self.kind, self.qlora_base)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export-check")
+    def _check_run(self, request: int, name: str, kind: str, qlora_base: str) -> None:
+        """The up-front feasibility check: reads the run folder only, loads no weights."""
+        from tuitune.core.export import check_adapter_export, check_merge
+        from tuitune.core.tuned import find_run
+
+        path = find_run(name, self.app.runs_dir)
+        try:
+            if path is None:
+                raise UserError(f"'{name}' is not a run in {self.app.runs_dir}", "give a run name or a run folder holding recipe.toml")
+            if kind == "adapter":
+                run, warnings = check_adapter_export(path), []
+            else:
+                run, warnings = check_merge(path, qlora_base)
+        except UserError as e:
+            self.post_message(self.Checked(request, error=e.message + (f"\n{e.hint}" if e.hint else "")))
+            return
+        self.post_message(self.Checked(request, run, warnings))
+
+    def on_export_screen_checked(self, message: Checked) -> None:
+        if message.request != self._check_request:
+            return
+        self.checking = False
+        warnings = self.query_one("#export-warnings", Static)
+        if message.error:
+            self._say("#export-check", self.t("export.cannot", error=message.error), "error")
+            warnings.update("")
+            return
+        run = message.run
+        self.checked = run
+        self.query_one("#export-qlora-row").set_class(run.method == "qlora" and self.kind == "merge", "-shown")
+        key = "export.can_adapter" if self.kind == "adapter" else "export.can_merge"
+        self._say("#export-check", self.t(key, run=run.name, method=run.method, model=short_model(run.recipe.model.name_or_path, 40)), "ok")
+        warnings.update("\n".join(self.t("export.warning", warning=w) for w in message.warnings))
+
+    def _say(self, selector: str, text: str, kind: str = "") -> None:
+        widget = self.query_one(selector, Static)
+        widget.set_class(kind == "error", "-error")
+        widget.set_class(kind == "ok", "-ok")
+        widget.update(text)
+
+    # ------------------------------------------------------------------ exporting
+
+    def action_export(self) -> None:
+        if self.exporting:
+            self.notify(self.t("export.busy"), severity="warning")
+            return
+        if self.checked is None:
+            self.notify(self.t("export.check_none") if not self.run_name else self.query_one("#export-check", Static).content, severity="warning")
+            return
+        out = self.query_one("#export-out", Input).value.strip()
+        if not out:
+            self._say("#export-result", self.t("export.need_out"), "error")
+            return
+        self.exporting = True
+        self._start(self.checked.path, out, self.kind, self.qlora_base)
+
+    @work(exclusive=True, exit_on_error=False, group="export-dialog")
+    async def _start(self, run: Path, out: str, kind: str, qlora_base: str) -> None:
+        """Ask before replacing a folder that holds something, then export in a thread."""
+        from tuitune.tui.dialogs.confirm import ConfirmDialog
+
+        folder = Path(out).expanduser()
+        overwrite = False
+        if folder.is_dir() and any(folder.iterdir()):
+            title, ask = self.t("export.replace_title"), self.t("export.replace_ask", path=out)
+            if not await self.app.push_screen_wait(ConfirmDialog(title, ask)):
+                self.exporting = False
+                return
+            overwrite = True
+        self._say("#export-result", "")
+        bar = self.query_one("#export-progress", ProgressBar)
+        bar.update(total=None, progress=0)
+        bar.add_class("-shown")
+        self._export(run, folder, kind, qlora_base, overwrite)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export-run")
+    def _export(self, run: Path, out: Path, kind: str, qlora_base: str, overwrite: bool) -> None:
+        import torch
+
+        from tuitune.core import export
+        from tuitune.core.tuned import quiet_libraries
+        from tuitune.tui.screens.chat import generation_threads
+
+        torch.set_num_threads(min(torch.get_num_threads(), generation_threads()))
+        quiet_libraries()
+
+        def progress(p: Any) -> None:
+            self.post_message(self.Progressed(p))
+
+        try:
+            if kind == "adapter":
+                result = export.export_adapter(run, out, overwrite=overwrite, progress=progress)
+            else:
+                result = export.merge_run(run, out, overwrite=overwrite, progress=progress, qlora_base=qlora_base)
+        except UserError as e:
+            self.post_message(self.Exported(error=e.message + (f"\n{e.hint}" if e.hint else "")))
+            return
+        except BaseException as e:
+            self.post_message(self.Exported(error=f"{type(e).__name__}: {e}"))
+            raise  # the worker's failure becomes the error dialog with the traceback
+        self.post_message(self.Exported(result))
+
+    def on_export_screen_progressed(self, message: Progressed) -> None:
+        p = message.progress
+        bar = self.query_one("#export-progress", ProgressBar)
+        if p.total:
+            bar.update(total=p.total, progress=p.done)
+        self.query_one("#export-stage", Static).update(self.t("export.running", stage=p.stage, message=p.message))
+
+    def on_export_screen_exported(self, message: Exported) -> None:
+        from tuitune.commands.event_lines import size
+
+        self.exporting = False
+        bar = self.query_one("#export-progress", ProgressBar)
+        bar.remove_class("-shown")
+        self.query_one("#export-stage", Static).update("")
+        if message.error:
+            self._say("#export-result", self.t("export.failed", error=message.error), "error")
+            return
+        r = self.result = message.result
+        text = self.t("export.done", kind=r.kind, path=str(r.path), files=len(r.files), size=size(r.size_bytes), seconds=r.seconds)
+        self._say("#export-result", text + "".join("\n" + self.t("export.warning", warning=w) for w in r.warnings), "ok")
+
+    def palette_commands(self):
+        yield PaletteCommand(self.t("export.start"), self.t("export.start_help"), self.action_export)
