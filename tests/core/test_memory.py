@@ -85,7 +85,9 @@ def _peft_trainable(tiny_model_dir, config):
     ],
 )
 def test_adapter_size_matches_peft(tiny_model_dir, method, values):
-    from tuitune.core.memory_probe import _apply_peft  # the same configs training uses
+    import peft
+
+    from tuitune.core.engine.build import peft_config  # the configs training uses
 
     rec = recipe(method, **values)
     spec = model_spec(str(tiny_model_dir))
@@ -94,7 +96,7 @@ def test_adapter_size_matches_peft(tiny_model_dir, method, values):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
-    model = _apply_peft(model, rec)
+    model = peft.get_peft_model(model, peft_config(rec, model, tiny_model_dir, []))
     assert expected == sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 

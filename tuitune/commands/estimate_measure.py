@@ -99,8 +99,10 @@ def render_measured(m: Any, measured: dict[str, Any], est: Any) -> list:
     for w in m.warnings:
         out.append(Text(f"warning: {w}", style="yellow"))
     if not m.fits:
-        out.append(Text.assemble(("Measured: ", "bold"), (f"does not fit, measured at step {m.failed_at_step}", "red"),
-                                 f" on {m.device}: {m.failure}"))
+        where = "while loading the model" if m.failed_at_step == 0 else f"measured at step {m.failed_at_step}"
+        if m.failed_at_step and m.failed_at_step > STEPS:
+            where = "measured in the evaluation batch"
+        out.append(Text.assemble(("Measured: ", "bold"), (f"does not fit, {where}", "red"), f" on {m.device}: {m.failure}"))
     comp = measured.get("comparison") or {}
     if not comp:
         return out

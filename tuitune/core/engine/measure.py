@@ -41,7 +41,8 @@ class RecipeMeasurement:
     trainable_params: int = 0
     total_params: int = 0
     seconds: float = 0.0
-    failed_at_step: int | None = None  # out of memory in this training step (1-based); STEPS + 1: evaluation
+    # Out of memory: 0 while loading, 1..STEPS in that training step, STEPS + 1 in the evaluation batch.
+    failed_at_step: int | None = None
     failure: str = ""
     warnings: list[str] = field(default_factory=list)
 
@@ -161,15 +162,18 @@ def _batch_shapes(collator: Any, shapes: list[tuple[int, int, int]]) -> Any:
 
 
 def _load(recipe: Recipe, device: str) -> Any:
-    """The engine's build_model, with load failures as UserError naming the model."""
+    """The engine's build_model, with load failures as UserError naming the model (out of memory
+    passes through: it is a measurement)."""
+    import torch
+
     from tuitune.core.engine.build import build_model
 
     device_map = {"": 0} if device == "cuda" and recipe.method.type == "qlora" else None
     try:
         return build_model(recipe, device, device_map=device_map)
-    except UserError:
+    except (UserError, torch.OutOfMemoryError, MemoryError):
         raise
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
+    except Exception as e:  # noqa: BLE001 - broken weights, configs, tokenizers: all "cannot load"
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise UserError(
             f"model.name_or_path: cannot load {recipe.model.name_or_path}: {first}"[:400],
@@ -203,7 +207,13 @@ def measure_recipe(recipe: Recipe, device: str | None = None) -> RecipeMeasureme
         torch.cuda.reset_peak_memory_stats()
     meter = _Meter(device)
     set_seed(recipe.train.seed)
-    built = _load(recipe, device)
+    try:
+        built = _load(recipe, device)
+    except (torch.OutOfMemoryError, MemoryError) as e:
+        result.failed_at_step = 0
+        result.failure = describe(e).message + " while loading the model"
+        result.seconds = time.perf_counter() - start
+        return result
     result.warnings += built.notes
     result.trainable_params, result.total_params = built.trainable_params, built.total_params
     meter.count_model(built.model)
