@@ -445,8 +445,11 @@ def layer_saved_bytes(spec: ModelSpec, s: Setup, trainable_base: bool, seq_kv: i
         input_saved = False
         if trainable_base and present:
             input_saved = True  # Linear saves its input for the weight gradient
-        if s.method == "qlora" and s.quant_bits == 8 and present:
-            input_saved = True  # bnb MatMul8bitLt / MatMul8bitFp keep the input A for backward
+        if s.method == "qlora" and s.quant_bits == 8 and present and s.device == "cuda":
+            # bnb MatMul8bitLt (CUDA) keeps its input A in ctx.tensors until backward, for every
+            # 8-bit linear whose input needs a gradient, targeted or not (its backward never reads
+            # it). The CPU path, MatMul8bitFp, keeps only the weight.
+            input_saved = True
         for n in present:
             if n in targets:
                 out += copies * r * a  # lora_A's output, saved by lora_B
@@ -719,6 +722,11 @@ def estimate_setup(spec: ModelSpec, s: Setup, available_bytes: int | None = None
     if s.method in ("lora", "qlora") and not lora_targets(spec, s.lora_targets):
         names = ", ".join(spec.linear_names())
         notes.append(f"none of the LoRA target modules exist in {spec.model_type}; its linears are: {names}")
+    if s.method == "qlora" and s.quant_bits == 8 and s.device == "cuda":
+        notes.append(
+            "8-bit QLoRA: bitsandbytes keeps the input of every 8-bit linear layer until the backward pass, "
+            "so at long sequences it can need more memory than LoRA; 4-bit QLoRA does not"
+        )
     if s.attention == "eager" and seq > 2048:
         notes.append("eager attention stores seq x seq probabilities per head: use sdpa or flash_attention_2")
     return MemoryEstimate(
