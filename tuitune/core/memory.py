@@ -482,7 +482,10 @@ def layer_saved_bytes(spec: ModelSpec, s: Setup, trainable_base: bool, seq_kv: i
         probs = (4 + (a if a < 4 else 0)) * H * seq_kv
         total += a * 3 * qd + probs
     else:
-        repeat = s.attention == "sdpa" and not s.packing and s.batch_size > 1
+        # With any attention mask transformers' sdpa repeats k/v for grouped-query attention
+        # (integrations.sdpa_attention.use_gqa_in_sdpa): padded batches of more than one row, and
+        # packed rows, whose restarting position ids become a block-diagonal mask.
+        repeat = s.attention == "sdpa" and (s.packing or s.batch_size > 1)
         kv_saved = qd if repeat else kvd
         total += a * (2 * qd + 2 * kv_saved) + 4 * H
     if s.method == "ia3":

@@ -158,6 +158,7 @@ class TrainingMemoryProbe:
         """
         import torch
 
+        from tuitune.core.engine.build import uses_packing
         from tuitune.core.engine.trainer import trained_positions_loss
 
         recipe = self.recipe
@@ -170,14 +171,23 @@ class TrainingMemoryProbe:
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = make_optimizer(trainable, recipe, self.device)
         ids = torch.randint(0, self.vocab, (batch_size, seq_len), device=self.device)
+        inputs: dict[str, Any] = {"input_ids": ids, "labels": ids}
+        if uses_packing(recipe) and seq_len >= 4:
+            # Packed rows as the engine's PackedCollator makes them: two examples per row, position
+            # ids restarting at the second (a block-diagonal mask), no loss across the boundary.
+            half = seq_len // 2
+            pos = torch.cat([torch.arange(half), torch.arange(seq_len - half)]).to(self.device)
+            labels = ids.clone()
+            labels[:, half] = -100
+            inputs = {"input_ids": ids, "labels": labels, "position_ids": pos.expand(batch_size, -1)}
         start = time.perf_counter()
 
         def one_step(moments: dict[str, int], live: Any) -> None:
             # Like TuituneTrainer.compute_loss: keep the loss, drop the outputs (logits) before backward.
             if self.causal_lm is not None:
-                loss = trained_positions_loss(self.causal_lm, {"input_ids": ids, "labels": ids})
+                loss = trained_positions_loss(self.causal_lm, inputs)
             else:
-                loss = model(input_ids=ids, labels=ids).loss
+                loss = model(**inputs).loss
             moments["after_forward"] = live()
             loss.backward()
             del loss
