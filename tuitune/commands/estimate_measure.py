@@ -136,6 +136,6 @@ def render_measured(m: Any, measured: dict[str, Any], est: Any) -> list:
         "with CUDA context and allocator margin."
         if est.setup.device == "cuda"
         else f"Estimate for the recipe's worst case ({est.setup.batch_size} x {est.setup.seq_len} tokens, every position "
-        f"trained): {format_bytes(est.allocated_peak_bytes)}."
+        f"trained): {format_bytes(est.allocated_peak_bytes)} allocated."
     )
     return out
