@@ -85,7 +85,9 @@ def _peft_trainable(tiny_model_dir, config):
     ],
 )
 def test_adapter_size_matches_peft(tiny_model_dir, method, values):
-    from tuitune.core.memory_probe import _apply_peft  # the same configs training uses
+    import peft
+
+    from tuitune.core.engine.build import peft_config  # the configs training uses
 
     rec = recipe(method, **values)
     spec = model_spec(str(tiny_model_dir))
@@ -94,7 +96,7 @@ def test_adapter_size_matches_peft(tiny_model_dir, method, values):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
-    model = _apply_peft(model, rec)
+    model = peft.get_peft_model(model, peft_config(rec, model, tiny_model_dir, []))
     assert expected == sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
@@ -135,8 +137,10 @@ def test_activation_terms_react_to_their_inputs():
     assert peak(**base, train__gradient_checkpointing=True) < peak(**base)
     assert peak(**base, model__attn_implementation="eager") > peak(**base, model__attn_implementation="sdpa")
     assert peak(**dict(base, train__batch_size=4)) > peak(**base)
-    # unpacked batches pad and make sdpa repeat k/v for grouped-query attention
-    assert peak(**dict(base, data__packing=False)) > peak(**base)
+    # any mask (padding, or the block-diagonal one of packed rows) makes sdpa repeat k/v for
+    # grouped-query attention; flash-attention never does
+    assert peak(**base, model__attn_implementation="flash_attention_2") < peak(**base)
+    assert peak(**dict(base, data__packing=False)) == peak(**base)
     e = memory.estimate(spec, recipe("lora", **base))
     # the fp32 logits, their gradient and log-softmax: 12 bytes x vocab x tokens during the loss backward
     assert e.peak_phase == "loss backward"

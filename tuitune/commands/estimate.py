@@ -27,10 +27,16 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--gpu-memory", metavar="SIZE", help="plan for a GPU of this size (24GB, 80GiB) instead of the free memory here")
     parser.add_argument("--gpus", type=int, default=1, metavar="N", help="GPUs per run (distributed.strategy decides ddp/fsdp)")
-    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="plan GPU training (default) or CPU training")
+    parser.add_argument("--device", choices=("cuda", "cpu"), default=None,
+                        help="plan GPU training (default) or CPU training; with --measure: where to measure (default: a GPU if present)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any recipe key, e.g. data.packing=true")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--list-models", action="store_true", help="list the built-in catalog and exit")
+    parser.add_argument(
+        "--measure", metavar="RECIPE",
+        help="also run two real training steps and one eval batch of RECIPE here (as `tuitune train` would) "
+        "and show the measured peak beside the estimate; exit 1 when it runs out of memory",
+    )
 
 
 def build_recipe(args: argparse.Namespace) -> Any:
@@ -71,6 +77,14 @@ def run(args: argparse.Namespace) -> int:
         for name in catalog_names():
             print(f"{name:40s} {short.get(name, '')}")
         return 0
+    if args.measure:
+        if args.recipe and args.recipe != args.measure:
+            raise UserError("give the recipe once: --measure RECIPE (or --recipe RECIPE), not both")
+        args.recipe = args.measure
+        from tuitune.commands.estimate_measure import run_measure
+
+        return run_measure(args, build_recipe(args))
+    args.device = args.device or "cuda"
     rec = build_recipe(args)
     if not args.model and not args.recipe:
         raise UserError("no model given", "tuitune estimate MODEL (a hub id, folder, .gguf or catalog name such as llama-3-8b)")

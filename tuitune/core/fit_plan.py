@@ -33,6 +33,9 @@ METHOD_ROWS = (
     ("qlora-4bit", "qlora", 4),
 )
 MAX_BATCH = 4096
+# A suggestion must save at least this share of the estimate: 8-bit AdamW on a LoRA adapter saves
+# a few MB of a 40 GB peak, which is no advice at all.
+MIN_SAVING = 0.02
 MIN_SEQ = 16
 MAX_SEQ = 1 << 20
 
@@ -173,7 +176,7 @@ def suggest(spec: ModelSpec, s: Setup, available: int, est: MemoryEstimate) -> l
 
     def add(text: str, changes: dict[str, Any], new: Setup) -> None:
         total = _total(spec, new)
-        if total < est.train_peak_bytes:
+        if est.train_peak_bytes - total >= MIN_SAVING * est.train_peak_bytes:
             out.append(Suggestion(text, changes, total, verdict_for(total, available)))
 
     savers: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
@@ -226,9 +229,10 @@ def suggest(spec: ModelSpec, s: Setup, available: int, est: MemoryEstimate) -> l
     if not any(x.verdict != VERDICT_NO for x in out) and savers:
         combined: dict[str, Any] = {}
         fields: dict[str, Any] = {}
-        for _text, changes, f in savers:
+        useful = [(t, c, f) for t, c, f in savers if any(x.changes == c for x in out)]
+        for _text, changes, f in useful:
             if "method.type" in changes and changes.get("method.type") == "lora" and any(
-                c.get("method.type") == "qlora" for _, c, _ in savers
+                c.get("method.type") == "qlora" for _, c, _ in useful
             ):
                 continue  # QLoRA supersedes plain LoRA in the combination
             combined.update(changes)

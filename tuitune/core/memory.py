@@ -47,6 +47,13 @@ ALLOCATOR_MARGIN = 0.10
 # "tight": the estimate is within this fraction below the available memory.
 TIGHT_FRACTION = 0.10
 
+# Model types whose logits are exactly lm_head(last hidden state). For these the training engine
+# (tuitune.core.engine.trainer.trained_positions_loss) applies the output head only at positions
+# that have a label, so logits and loss memory scale with the trained tokens, not all tokens.
+PLAIN_HEAD_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
+# Methods that prepend virtual tokens: their forward must run whole, so the model's own loss is used.
+VIRTUAL_TOKEN_METHODS = ("prefix", "prompt", "p-tuning", "llama-adapter")
+
 VERDICT_FITS = "fits"
 VERDICT_TIGHT = "tight"
 VERDICT_NO = "does not fit"
@@ -97,6 +104,9 @@ class Setup:
     adapter_layers: int
     n_gpus: int = 1
     strategy: str = "ddp"
+    # Share of the batch's tokens that carry a label (prompts are masked). 1.0 when the data is not
+    # known (the planner's worst case); `estimate --measure` passes the fraction of the real batches.
+    trained_fraction: float = 1.0
 
     @property
     def tokens(self) -> int:
@@ -119,12 +129,18 @@ def resolve_setup(
     n_gpus: int = 1,
     batch_size: int | None = None,
     seq_len: int | None = None,
+    trained_fraction: float = 1.0,
 ) -> Setup:
-    """Read the recipe the way tuitune.core.loading and the trainer interpret it."""
+    """Read the recipe the way tuitune.core.loading and the trainer interpret it.
+
+    bf16 on "cuda": the GPU supports bfloat16; on "cpu": the CPU multiplies bfloat16 natively
+    (tuitune.core.loading.cpu_bf16_native), the only case where the engine trains a CPU recipe with
+    mixed_precision = "bf16" under CPU autocast (elsewhere it trains in float32).
+    """
     method = recipe.method.type
     wb = _dtype_bytes(recipe.model.dtype, device, bf16)
     mp = recipe.train.mixed_precision
-    autocast = device == "cuda" and mp != "no"
+    autocast = mp != "no" if device == "cuda" else (mp == "bf16" and bf16)
     act = 2 if autocast else wb
     if method == "qlora":
         cd = _dtype_bytes(recipe.quantization.compute_dtype, device, bf16)
@@ -158,6 +174,7 @@ def resolve_setup(
         adapter_layers=recipe.prompt.adapter_layers,
         n_gpus=max(1, n_gpus),
         strategy=recipe.distributed.strategy,
+        trained_fraction=min(1.0, max(0.0, trained_fraction)),
     )
 
 
@@ -183,6 +200,8 @@ class MemoryEstimate:
     notes: list[str] = field(default_factory=list)
     # Filled by `estimate --measure` (tuitune.core.memory_probe.MeasuredPeak) beside the estimate.
     measured: Any = None
+    # Allocated bytes while an evaluation batch runs (see eval_peak_bytes); not part of the verdict.
+    eval_peak_bytes: int = 0
 
     @property
     def total_bytes(self) -> int:
@@ -192,6 +211,7 @@ class MemoryEstimate:
         out: dict[str, Any] = {
             "total_bytes": self.train_peak_bytes,
             "allocated_peak_bytes": self.allocated_peak_bytes,
+            "eval_peak_bytes": self.eval_peak_bytes,
             "components": dict(self.components),
             "verdict": self.verdict,
             "available_bytes": self.available_bytes,
@@ -256,9 +276,20 @@ def quantized_linear_bytes(m: LinearModule, bits: int, double_quant: bool, bias_
 def weight_bytes(spec: ModelSpec, s: Setup) -> float:
     """Base weights as loaded. Under bitsandbytes only the decoder layers' linears are quantized:
     embeddings, the output head and the norms stay in model.dtype (transformers skips the output
-    embedding when quantizing, and embeddings/norms are not nn.Linear)."""
+    embedding when quantizing, and embeddings/norms are not nn.Linear).
+
+    QLoRA as the engine prepares it (engine.build.prepare_quantized_base): peft's
+    prepare_model_for_kbit_training casts every unquantized weight to fp32, then the engine puts the
+    embeddings and the output head back to 16-bit when training runs under autocast. So the norms
+    are fp32 (a few MB), and embeddings/head are fp32 only without autocast.
+    """
     wb = s.weight_bytes
-    rest = (spec.embedding_params + spec.lm_head_params + spec.num_layers * spec.norm_params + spec.hidden_size) * wb
+    norms = spec.num_layers * spec.norm_params + spec.hidden_size
+    head = spec.embedding_params + spec.lm_head_params
+    if s.quant_bits:
+        rest = norms * 4 + head * (wb if s.autocast else 4)
+    else:
+        rest = (head + norms) * wb
     if s.quant_bits:
         lin = sum(quantized_linear_bytes(m, s.quant_bits, s.double_quant, wb) for m in spec.linears)
     else:
@@ -414,8 +445,11 @@ def layer_saved_bytes(spec: ModelSpec, s: Setup, trainable_base: bool, seq_kv: i
         input_saved = False
         if trainable_base and present:
             input_saved = True  # Linear saves its input for the weight gradient
-        if s.method == "qlora" and s.quant_bits == 8 and present:
-            input_saved = True  # bnb MatMul8bitLt / MatMul8bitFp keep the input A for backward
+        if s.method == "qlora" and s.quant_bits == 8 and present and s.device == "cuda":
+            # bnb MatMul8bitLt (CUDA) keeps its input A in ctx.tensors until backward, for every
+            # 8-bit linear whose input needs a gradient, targeted or not (its backward never reads
+            # it). The CPU path, MatMul8bitFp, keeps only the weight.
+            input_saved = True
         for n in present:
             if n in targets:
                 out += copies * r * a  # lora_A's output, saved by lora_B
@@ -448,7 +482,10 @@ def layer_saved_bytes(spec: ModelSpec, s: Setup, trainable_base: bool, seq_kv: i
         probs = (4 + (a if a < 4 else 0)) * H * seq_kv
         total += a * 3 * qd + probs
     else:
-        repeat = s.attention == "sdpa" and not s.packing and s.batch_size > 1
+        # With any attention mask transformers' sdpa repeats k/v for grouped-query attention
+        # (integrations.sdpa_attention.use_gqa_in_sdpa): padded batches of more than one row, and
+        # packed rows, whose restarting position ids become a block-diagonal mask.
+        repeat = s.attention == "sdpa" and (s.packing or s.batch_size > 1)
         kv_saved = qd if repeat else kvd
         total += a * (2 * qd + 2 * kv_saved) + 4 * H
     if s.method == "ia3":
@@ -508,6 +545,7 @@ def estimate(
     bf16: bool = True,
     batch_size: int | None = None,
     seq_len: int | None = None,
+    trained_fraction: float = 1.0,
 ) -> MemoryEstimate:
     """Memory of one training step (and of inference) for `spec` trained with `recipe`.
 
@@ -515,8 +553,12 @@ def estimate(
     bitsandbytes). bf16: whether the GPU supports bfloat16 (auto dtypes fall back to fp16).
     n_gpus > 1: per-GPU memory under distributed.strategy (ddp replicates, fsdp shards).
     batch_size / seq_len override the recipe's (the planner's searches use them).
+    trained_fraction: the share of tokens with a label, when the batches are known (1.0: all).
     """
-    s = resolve_setup(recipe, device=device, bf16=bf16, n_gpus=n_gpus, batch_size=batch_size, seq_len=seq_len)
+    s = resolve_setup(
+        recipe, device=device, bf16=bf16, n_gpus=n_gpus, batch_size=batch_size, seq_len=seq_len,
+        trained_fraction=trained_fraction,
+    )
     return estimate_setup(spec, s, available_bytes)
 
 
@@ -579,6 +621,9 @@ def estimate_setup(spec: ModelSpec, s: Setup, available_bytes: int | None = None
     else:
         saved_layers = per_token_layers
     saved_act = T * (saved_layers + final_norm)
+    # Tokens whose logits are formed in training: the engine projects only labelled positions for
+    # plain-head models (see PLAIN_HEAD_MODEL_TYPES); otherwise the model's own loss covers all.
+    T_loss = T * s.trained_fraction if fast_loss(spec, s) else T
     head_grad = (spec.vocab_size * h * pb) if head_trainable else 0.0
 
     # DoRA materializes each target's full weight (W + scale*BA) and its norm per forward.
@@ -595,13 +640,13 @@ def estimate_setup(spec: ModelSpec, s: Setup, available_bytes: int | None = None
     phases: dict[str, dict[str, float]] = {}
     phases["forward"] = {
         "activations": saved_act,
-        "logits": T * loss_forming,
+        "logits": T_loss * loss_forming,
         "gradients": grads_during_forward,
         "workspace": dequant_tmp + dora_tmp,
     }
     phases["loss backward"] = {
         "activations": saved_act,
-        "logits": T * loss_backward,
+        "logits": T_loss * loss_backward,
         "gradients": grads_during_forward,
         "workspace": 0.0,
     }
@@ -610,7 +655,7 @@ def estimate_setup(spec: ModelSpec, s: Setup, available_bytes: int | None = None
         # compute dtype) is still alive; the three fp32 loss tensors are gone by then.
         phases["head backward"] = {
             "activations": saved_act,
-            "logits": T * a * spec.vocab_size,
+            "logits": T_loss * a * spec.vocab_size,
             "gradients": max(grads_during_forward, head_grad),
             "workspace": 0.0,
         }
@@ -638,6 +683,7 @@ def estimate_setup(spec: ModelSpec, s: Setup, available_bytes: int | None = None
         "workspace": _optimizer_temporaries(spec, s, n_train),
     }
     totals = {k: static + sum(v.values()) for k, v in phases.items()}
+    eval_peak = eval_peak_bytes(spec, s, static)
     peak_phase = max(totals, key=lambda k: totals[k])
     at_peak = phases[peak_phase]
     allocated = int(totals[peak_phase])
@@ -679,12 +725,18 @@ def estimate_setup(spec: ModelSpec, s: Setup, available_bytes: int | None = None
     if s.method in ("lora", "qlora") and not lora_targets(spec, s.lora_targets):
         names = ", ".join(spec.linear_names())
         notes.append(f"none of the LoRA target modules exist in {spec.model_type}; its linears are: {names}")
+    if s.method == "qlora" and s.quant_bits == 8 and s.device == "cuda":
+        notes.append(
+            "8-bit QLoRA: bitsandbytes keeps the input of every 8-bit linear layer until the backward pass, "
+            "so at long sequences it can need more memory than LoRA; 4-bit QLoRA does not"
+        )
     if s.attention == "eager" and seq > 2048:
         notes.append("eager attention stores seq x seq probabilities per head: use sdpa or flash_attention_2")
     return MemoryEstimate(
         components=components,
         train_peak_bytes=int(total),
         allocated_peak_bytes=allocated,
+        eval_peak_bytes=int(eval_peak),
         inference_bytes=int(sum(inference_components.values())),
         inference_components=inference_components,
         verdict=verdict_for(int(total), available_bytes),
@@ -698,18 +750,40 @@ def estimate_setup(spec: ModelSpec, s: Setup, available_bytes: int | None = None
     )
 
 
+def fast_loss(spec: ModelSpec, s: Setup) -> bool:
+    """Whether the engine computes this setup's loss at labelled positions only (one GPU or CPU)."""
+    return spec.model_type in PLAIN_HEAD_MODEL_TYPES and s.method not in VIRTUAL_TOKEN_METHODS and s.n_gpus == 1
+
+
+def eval_peak_bytes(spec: ModelSpec, s: Setup, static: float) -> float:
+    """Allocated bytes while one evaluation batch runs (between training steps, under no_grad).
+
+    Evaluation uses the model's own loss over every position: the head's logits (compute dtype),
+    their fp32 upcast and log_softmax's fp32 output, V x T each (the upcast is a no-op in fp32).
+    Layers save nothing under no_grad; one layer's MLP intermediates are the largest transient.
+    Weights, adapters and optimizer states stay alive (the Trainer keeps the optimizer); gradients
+    were freed by zero_grad(set_to_none=True).
+    """
+    T = s.batch_size * s.seq_len
+    a, V = s.act_bytes, spec.vocab_size
+    logits = T * V * (a + (4 if a < 4 else 0) + 4)
+    layer = T * a * (3 * spec.intermediate_size + 2 * spec.hidden_size)
+    return static + max(logits, layer)
+
+
 def _optimizer_temporaries(spec: ModelSpec, s: Setup, n_train: int) -> float:
     """What optimizer.step() allocates on top of gradients and states.
 
-    torch AdamW on CUDA uses the foreach implementation: torch._foreach_sqrt(exp_avg_sq) makes one
-    temporary the size of all states of a dtype group. On CPU the single-tensor loop makes two
-    temporaries of the largest parameter (sqrt, then the division). bitsandbytes' 8-bit and paged
-    optimizers update in place. Gradient clipping's norms are per tensor (negligible).
+    On CUDA the engine asks the Trainer for "adamw_torch_fused" (engine.arguments.OPTIMIZERS): one
+    kernel updates weights and states in place, no temporaries. On CPU the engine's plain
+    "adamw_torch" runs torch's single-tensor loop, which makes two temporaries of the largest
+    parameter (sqrt, then the division). bitsandbytes' 8-bit and paged optimizers update in place.
+    Gradient clipping's norms are per tensor (negligible).
     """
     pb = _trainable_bytes_per_param(s)
     if s.optimizer in ("adamw_torch",):
         if s.device == "cuda":
-            return n_train * pb
+            return 0.0
         return 2 * _largest_trainable(spec, s) * pb
     if s.optimizer == "adafactor":
         return 2 * _largest_trainable(spec, s) * 4

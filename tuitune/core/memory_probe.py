@@ -1,8 +1,10 @@
 """Measure the real memory of training steps, to check the estimator (and for `estimate --measure`).
 
-`measure_training_peak(recipe)` builds the model exactly as training does (`load_base_model`, then
-the method's adapters with peft, gradient checkpointing as the recipe says), runs a few real steps
-(forward, backward, optimizer step) on random tokens and reports the peak of live tensor memory.
+`measure_training_peak(recipe)` builds the model with the training engine's `build_model` (base,
+quantization, peft preparation, adapters), turns on gradient checkpointing as the Trainer does, runs a
+few real steps (the engine's loss, backward, optimizer step) on random tokens with a label on every
+token, and reports the peak of live tensor memory. (`tuitune estimate --measure` goes further and
+runs the engine's Trainer on the recipe's data: tuitune.core.engine.measure.)
 
 On CUDA the figure is `torch.cuda.max_memory_allocated`. On CPU there is no allocator counter, so a
 TorchDispatchMode counts the storage of every tensor an operator creates until torch frees it: the
@@ -55,89 +57,19 @@ class MeasuredPeak:
         }
 
 
-def prepare_for_training(model: Any, recipe: Recipe) -> Any:
-    """Apply the recipe's method to a loaded base model: what trains, adapters, checkpointing.
-
-    Returns the model to train (a PeftModel for PEFT methods). Mirrors what the training engine
-    does, so the measured memory is the memory of a real run.
-    """
-    method = recipe.method.type
-    model.config.use_cache = False
-    if recipe.train.gradient_checkpointing:
-        # Non-reentrant checkpointing (transformers' default); it also makes the embedding output
-        # require grad so that frozen-base models still backpropagate into the adapters.
-        if hasattr(model, "activation_checkpointing_enable"):
-            model.activation_checkpointing_enable()
-        else:  # pragma: no cover - older transformers
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    if method == "full":
-        for p in model.parameters():
-            p.requires_grad_(True)
-    elif method == "freeze":
-        layers = _decoder_layers(model)
-        n = min(recipe.freeze.trainable_layers, len(layers))
-        for p in model.parameters():
-            p.requires_grad_(False)
-        for layer in layers[len(layers) - n :]:
-            for p in layer.parameters():
-                p.requires_grad_(True)
-    else:
-        model = _apply_peft(model, recipe)
-    model.train()
-    return model
-
-
-def _decoder_layers(model: Any) -> list[Any]:
-    import torch
-
-    best: list[Any] = []
-    for module in model.modules():
-        if isinstance(module, torch.nn.ModuleList) and len(module) > len(best):
-            best = list(module)
-    if not best:
-        raise UserError("cannot find the model's decoder layers to freeze", "use method lora or full")
-    return best
-
-
-def _apply_peft(model: Any, recipe: Recipe) -> Any:
-    import peft
-
-    method = recipe.method.type
-    task = peft.TaskType.CAUSAL_LM
-    if method in ("lora", "qlora"):
-        lora = recipe.lora
-        config: Any = peft.LoraConfig(
-            task_type=task,
-            r=lora.r,
-            lora_alpha=lora.alpha,
-            lora_dropout=lora.dropout,
-            target_modules=lora.target_modules,
-            use_dora=lora.use_dora,
-            use_rslora=lora.use_rslora,
-        )
-    elif method == "ia3":
-        config = peft.IA3Config(task_type=task)
-    elif method == "prefix":
-        config = peft.PrefixTuningConfig(task_type=task, num_virtual_tokens=recipe.prompt.num_virtual_tokens)
-    elif method == "prompt":
-        config = peft.PromptTuningConfig(task_type=task, num_virtual_tokens=recipe.prompt.num_virtual_tokens)
-    elif method == "p-tuning":
-        config = peft.PromptEncoderConfig(
-            task_type=task,
-            num_virtual_tokens=recipe.prompt.num_virtual_tokens,
-            encoder_hidden_size=recipe.prompt.encoder_hidden_size,
-        )
-    elif method == "llama-adapter":
-        config = peft.AdaptionPromptConfig(
-            task_type=task, adapter_len=recipe.prompt.num_virtual_tokens, adapter_layers=recipe.prompt.adapter_layers
-        )
-    else:  # pragma: no cover - recipe validation keeps other values out
-        raise UserError(f"unknown method {method!r}")
-    return peft.get_peft_model(model, config)
+def enable_checkpointing(model: Any) -> None:
+    """Gradient checkpointing the way the Trainer turns it on for the engine's TrainingArguments
+    (activation_checkpointing with use_reentrant=False; a PeftModel passes it to its base)."""
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:  # pragma: no cover - older transformers
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def make_optimizer(params: list[Any], recipe: Recipe, device: str) -> Any:
-    """The recipe's optimizer over `params` (the trainable parameters), as the Trainer would build it."""
+    """The recipe's optimizer over `params` (the trainable parameters), as the Trainer builds it for
+    the engine's `optim` names on CPU (engine.arguments.OPTIMIZERS): torch AdamW / SGD, transformers'
+    Adafactor; bitsandbytes for the 8-bit and paged ones."""
     import torch
 
     name = recipe.train.optimizer
@@ -174,18 +106,25 @@ class TrainingMemoryProbe:
     model and toggles gradient checkpointing and the batch shape between measurements.
     """
 
-    def __init__(self, recipe: Recipe, *, device: str | None = None, source: Any = None) -> None:
+    def __init__(self, recipe: Recipe, *, device: str | None = None) -> None:
         import torch
 
-        from tuitune.core.loading import load_base_model, pick_device
+        from tuitune.core.engine.build import build_model
+        from tuitune.core.engine.trainer import plain_causal_lm
+        from tuitune.core.loading import pick_device
 
         self.recipe = recipe
         self.device = device or pick_device()
         torch.manual_seed(recipe.train.seed)
         if self.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        model, _tokenizer, _source = load_base_model(recipe, device=self.device, source=source)
-        self.model = prepare_for_training(model, recipe)
+        # The training engine's own model: base, quantization, peft preparation, adapters.
+        self.model = build_model(recipe, self.device).model
+        self.model.train()
+        if recipe.train.gradient_checkpointing:
+            enable_checkpointing(self.model)
+        # The engine's loss (TuituneTrainer.compute_loss): head on labelled positions where it applies.
+        self.causal_lm = plain_causal_lm(self.model)
         self.vocab = self.model.get_input_embeddings().weight.shape[0]
         self._checkpointing = bool(recipe.train.gradient_checkpointing)
 
@@ -194,10 +133,7 @@ class TrainingMemoryProbe:
             return
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
         if on:
-            if hasattr(base, "activation_checkpointing_enable"):
-                base.activation_checkpointing_enable()
-            else:  # pragma: no cover - older transformers
-                base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_checkpointing(base)
         else:
             base.gradient_checkpointing_disable()
             if self.recipe.method.type in ("full", "freeze"):
@@ -222,6 +158,9 @@ class TrainingMemoryProbe:
         """
         import torch
 
+        from tuitune.core.engine.build import uses_packing
+        from tuitune.core.engine.trainer import trained_positions_loss
+
         recipe = self.recipe
         batch_size = batch_size or recipe.train.batch_size
         seq_len = seq_len or recipe.data.cutoff_len
@@ -232,11 +171,23 @@ class TrainingMemoryProbe:
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = make_optimizer(trainable, recipe, self.device)
         ids = torch.randint(0, self.vocab, (batch_size, seq_len), device=self.device)
+        inputs: dict[str, Any] = {"input_ids": ids, "labels": ids}
+        if uses_packing(recipe) and seq_len >= 4:
+            # Packed rows as the engine's PackedCollator makes them: two examples per row, position
+            # ids restarting at the second (a block-diagonal mask), no loss across the boundary.
+            half = seq_len // 2
+            pos = torch.cat([torch.arange(half), torch.arange(seq_len - half)]).to(self.device)
+            labels = ids.clone()
+            labels[:, half] = -100
+            inputs = {"input_ids": ids, "labels": labels, "position_ids": pos.expand(batch_size, -1)}
         start = time.perf_counter()
 
         def one_step(moments: dict[str, int], live: Any) -> None:
-            # Like the Trainer's compute_loss: keep the loss, drop the outputs (logits) before backward.
-            loss = model(input_ids=ids, labels=ids).loss
+            # Like TuituneTrainer.compute_loss: keep the loss, drop the outputs (logits) before backward.
+            if self.causal_lm is not None:
+                loss = trained_positions_loss(self.causal_lm, inputs)
+            else:
+                loss = model(**inputs).loss
             moments["after_forward"] = live()
             loss.backward()
             del loss
@@ -283,14 +234,13 @@ def measure_training_peak(
     steps: int = 1,
     batch_size: int | None = None,
     seq_len: int | None = None,
-    source: Any = None,
 ) -> MeasuredPeak:
     """Load the recipe's model, run `steps` real training steps, return the peak of live tensor memory.
 
     The batch is random token ids of `batch_size x seq_len` (default: the recipe's batch size and
     cutoff length) with labels on every token, like a packed batch.
     """
-    probe = TrainingMemoryProbe(recipe, device=device, source=source)
+    probe = TrainingMemoryProbe(recipe, device=device)
     return probe.measure(batch_size=batch_size, seq_len=seq_len, steps=steps)
 
 

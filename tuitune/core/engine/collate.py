@@ -92,3 +92,21 @@ class PackedCollator:
             pos[i, n:] = torch.arange(width - n)
         real = torch.tensor(sum(len(r["input_ids"]) for r in rows))
         return {"input_ids": ids, "labels": labels, "position_ids": pos, NUM_TOKENS: real, "use_cache": False}
+
+
+def batching(
+    recipe: Any, model: Any, pad_token_id: int, train_rows: list[dict], eval_rows: list[dict], device: str
+) -> tuple[Any, bool, list[dict]]:
+    """(collator, packed, eval rows) for the Trainer, as `tuitune train` and `estimate --measure` use them.
+
+    Packed rows go to PackedCollator (flattened into one row under flash-attention); evaluation rows
+    are single examples and get position ids so the same collator takes them. Otherwise padding.
+    """
+    from tuitune.core.engine.build import uses_packing
+
+    packed = uses_packing(recipe) and bool(train_rows) and all("position_ids" in r for r in train_rows)
+    if packed:
+        eval_rows = [r | {"position_ids": list(range(len(r["input_ids"])))} for r in eval_rows]
+        flatten = getattr(model.config, "_attn_implementation", "") == "flash_attention_2"
+        return PackedCollator(pad_token_id, flatten=flatten), True, eval_rows
+    return PaddedCollator(pad_token_id, pad_to_multiple_of=8 if device == "cuda" else None), False, eval_rows

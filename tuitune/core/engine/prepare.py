@@ -55,6 +55,12 @@ def prepare_run(recipe: Recipe, run_dir: str | Path | None = None) -> RunDirecto
             f"run {run.path} is in use by a trainer (pid {holder})" if holder else f"run {run.path} is in use",
             f"watch it with `tuitune runs watch {run.name}` or stop it with `tuitune stop {run.name}`",
         )
+    if state == "failed" and _nothing_trained(run):
+        # It failed before training anything (wrong model name, bad data): the corrected recipe
+        # starts over under the same name instead of asking for a new one.
+        for path in (run.events_path, run.status_path, run.log_path, run.recipe_path):
+            path.unlink(missing_ok=True)
+        state = "fresh"
     if state not in ("fresh", "prepared"):
         raise UserError(
             f"run {run.path} already exists ({state})",
@@ -65,6 +71,13 @@ def prepare_run(recipe: Recipe, run_dir: str | Path | None = None) -> RunDirecto
     run.update_status(status="starting", name=recipe.name, method=recipe.method.type,
                       model=recipe.model.name_or_path, step=0, pid=None)
     return run
+
+
+def _nothing_trained(run: RunDirectory) -> bool:
+    """No checkpoint, no result and no finished step: nothing worth keeping."""
+    if run.checkpoints() or run.adapter_dir.exists() or run.model_dir.exists():
+        return False
+    return not run.read_status().get("step")
 
 
 def check_resumable(run: RunDirectory) -> None:

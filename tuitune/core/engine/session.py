@@ -157,9 +157,9 @@ class TrainingSession:
         import torch
 
         from tuitune.core.engine.arguments import check_before_loading, training_arguments
-        from tuitune.core.engine.build import build_model, uses_packing
+        from tuitune.core.engine.build import build_model
         from tuitune.core.engine.callbacks import ControlCallback, EventsCallback
-        from tuitune.core.engine.collate import PackedCollator, PaddedCollator, features
+        from tuitune.core.engine.collate import batching, features
         from tuitune.core.engine.trainer import StepCounters, TuituneTrainer
         from tuitune.core.loading import pick_device
 
@@ -190,15 +190,9 @@ class TrainingSession:
         prepared = self.data if self.data is not None else prepare_data(recipe, built.tokenizer, self.reporter)
         train_rows = [features(x) for x in prepared.train]
         eval_rows = [features(x) for x in (prepared.eval or [])]
-        packed = uses_packing(recipe) and all("position_ids" in r for r in train_rows)
-        pad_id = built.tokenizer.pad_token_id
-        if packed:
-            # Evaluation rows are single examples: give them position ids so the same collator takes them.
-            eval_rows = [r | {"position_ids": list(range(len(r["input_ids"])))} for r in eval_rows]
-            flatten = getattr(built.model.config, "_attn_implementation", "") == "flash_attention_2"
-            collator = PackedCollator(pad_id, flatten=flatten)
-        else:
-            collator = PaddedCollator(pad_id, pad_to_multiple_of=8 if device == "cuda" else None)
+        collator, packed, eval_rows = batching(
+            recipe, built.model, built.tokenizer.pad_token_id, train_rows, eval_rows, device
+        )
         if self._stopping():
             return self._stopped("stopped before training started")
 

@@ -15,10 +15,11 @@ from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from tuitune.core.engine.collate import NUM_TOKENS
+from tuitune.core.memory import PLAIN_HEAD_MODEL_TYPES
 
-# Model types whose logits are exactly lm_head(last hidden state): no soft-capping or logit scaling,
-# so the loss can be computed from the trained positions only (see trained_positions_loss).
-PLAIN_HEAD_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
+# PLAIN_HEAD_MODEL_TYPES: model types whose logits are exactly lm_head(last hidden state), no
+# soft-capping or logit scaling, so the loss can be computed from the trained positions only (see
+# trained_positions_loss). It lives with the memory estimator, which counts logits the same way.
 
 # Test-only hook: raise a CUDA out-of-memory error inside this training step, to exercise the OOM
 # path on machines without a GPU. Never set in normal use.
