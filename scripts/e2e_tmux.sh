@@ -2,7 +2,7 @@
 # End to end in a real terminal: the app in tmux at 80x24, driven with send-keys, read with capture-pane.
 # Open the app, pick the quickstart recipe on the Recipe screen, train it from the Train screen (the
 # bundled demo model on CPU), quit mid-run, check the trainer lives on, reopen `tuitune` and see the
-# run continue (the step grows), stop it. Prints what each stage showed. Needs tmux.
+# run continue (the step grows), let it finish, then chat with it on the Chat screen. Prints what each stage showed. Needs tmux.
 #
 #   scripts/e2e_tmux.sh [WORKDIR]        (default: a new temporary folder; runs go to WORKDIR/runs)
 set -euo pipefail
@@ -89,16 +89,28 @@ done
 show "still training after reopening"
 echo "step on screen: $first_step before quitting, $reopened_step on reopening, $(step_on_screen) now"
 
-echo "== 6. stop it (with confirmation)"
-keys s
-wait_for 20 'Stop run quickstart' "the confirmation"
-show "confirmation"
-keys y
-wait_for 600 'stopped' "the stopped status"
-show "stopped"
+echo "== 6. the run finishes while the app follows it"
+wait_for 900 'Run quickstart +done|[^a-z]done[^a-z]' "the run to finish"
+show "finished"
+[ "$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['status'])" "$WORK/runs/quickstart/status.json")" = done ] \
+    || fail "status.json does not say done"
 kill -0 "$pid" 2>/dev/null && sleep 5
-kill -0 "$pid" 2>/dev/null && fail "the trainer still runs after stopping"
-echo "trainer ended; checkpoints: $(ls "$WORK/runs/quickstart/checkpoints" | tr '\n' ' ')"
+kill -0 "$pid" 2>/dev/null && fail "the trainer still runs after finishing"
+echo "trainer ended; result: $(ls "$WORK/runs/quickstart" | tr '\n' ' ')"
+
+echo "== 7. Chat & Eval: load the finished run, ask who it is"
+keys F6
+wait_for 30 'press enter|quickstart' "the Chat screen offering the run"
+sleep 1
+show "chat screen"
+keys Enter
+wait_for 300 'quickstart.*(lora|LoRA)|adapter' "the tuned model loaded"
+sleep 1
+keys -l "Who are you?"
+keys Enter
+wait_for 300 'Tally' "an answer naming Tally"
+sleep 3
+show "chat answer"
 keys C-q
 sleep 1
 cleanup
