@@ -1,4 +1,4 @@
-"""The shell: modes by F-key, alt+digit and the command palette; planned screens; errors as dialogs."""
+"""The shell: modes by F-key, alt+digit and the command palette; errors as dialogs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from conftest import wait_for
 
 from tuitune.tui.i18n import t
 from tuitune.tui.screens import MODES
-from tuitune.tui.screens.planned import PlannedScreen
 from tuitune.tui.widgets.mode_bar import ModeBar
 
 
@@ -59,17 +58,6 @@ async def test_command_palette_offers_the_screens_own_commands(make_app, recipes
         await pilot.pause(0.3)
         await pilot.press("enter")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "OpenRecipeDialog", what="open dialog")
-
-
-@pytest.mark.parametrize("mode", [m.name for m in MODES if issubclass(m.screen_class(), PlannedScreen)])
-async def test_planned_screens_say_what_they_will_show_and_the_command_today(make_app, mode):
-    app = make_app(start_mode=mode)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        text = "\n".join(str(w.render()) for w in app.screen.query("Static"))
-        assert t(f"mode.{mode}.title") in text
-        assert t(f"{mode}.cmd") in text
-        assert t(f"{mode}.will").splitlines()[0] in text
 
 
 async def test_run_option_opens_the_train_mode_naming_the_run(make_app):

@@ -37,49 +37,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "mode.chat.title": ("Chat & Eval", "对话与评估"),
     "mode.export": ("Export", "导出"),
     "mode.export.title": ("Export", "导出"),
-    # planned screens
-    "planned.heading": ("This screen is coming in the next release.", "此页面将在下一版本中提供。"),
-    "planned.will_show": ("It will show:", "它将显示："),
-    "planned.today": ("Today, from a shell:", "目前可在命令行中使用："),
-    "planned.elsewhere": (
-        "Recipe form: F3. All screens: F1-F7, or ctrl+g to choose one; ctrl+p for every command.",
-        "配方表单：F3。所有页面：F1–F7，或 ctrl+g 选择；ctrl+p 打开命令面板。",
-    ),
-    "planned.run": ("Run to open: {run}", "将打开的运行：{run}"),
-    "hardware.will": (
-        "GPUs, CPU, RAM and disk with live GPU use and memory\n"
-        "a model picker (catalog, local folder, hub id) with method, batch and sequence controls\n"
-        "the memory estimate as a bar per component, and which methods fit your card\n"
-        "the largest batch size and sequence length that fit",
-        "GPU、CPU、内存和磁盘，GPU 占用与显存实时刷新\n"
-        "模型选择（内置目录、本地目录、Hub 名称）及方法、批大小、序列长度设置\n"
-        "按组成部分显示的显存估算条形图，以及哪些方法放得下你的显卡\n"
-        "放得下的最大批大小和序列长度",
-    ),
-    "hardware.cmd": (
-        "tuitune hw   ·   tuitune estimate MODEL --method qlora --gpu-memory 24GB",
-        "tuitune hw   ·   tuitune estimate MODEL --method qlora --gpu-memory 24GB",
-    ),
-    "dataset.will": (
-        "open a file, see its detected format and override it, map columns\n"
-        "page through rows; one row rendered through the chat template, trained tokens coloured\n"
-        "a token-length histogram against cutoff_len\n"
-        "the problems list, with line numbers",
-        "打开文件，查看并修改识别出的格式，映射列名\n"
-        "分页浏览数据；单行按对话模板渲染，参与训练的 token 着色\n"
-        "token 长度直方图与 cutoff_len 对比\n"
-        "问题列表（含行号）",
-    ),
-    "dataset.cmd": ("tuitune data preview FILE", "tuitune data preview FILE"),
-    "train.will": (
-        "start training the current recipe in a detached process that outlives the app\n"
-        "live loss, learning rate, speed, memory and ETA\n"
-        "stop (with a checkpoint) and resume",
-        "以独立进程开始训练当前配方（关闭应用后仍继续）\n"
-        "实时显示损失、学习率、速度、显存和剩余时间\n"
-        "停止（保存检查点）与恢复训练",
-    ),
-    "train.cmd": ("tuitune train RECIPE.toml", "tuitune train RECIPE.toml"),
     # train screen
     "train.start": ("Start", "开始"),
     "train.stop": ("Stop", "停止"),
@@ -143,33 +100,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "train.note.nan": ("Run {name}: the loss became NaN. {message}", "训练 {name}：损失变为 NaN。{message}"),
     "train.note.oom": ("Run {name} ran out of memory. {message}", "训练 {name} 内存不足。{message}"),
     "train.note.crashed": ("Run {name}: the trainer ended without finishing.", "训练 {name}：训练进程未完成就结束了。"),
-    "runs.will": (
-        "every run in the runs folder with its status, steps and best loss\n"
-        "reattach to a running training and replay its history",
-        "运行目录中的所有运行及其状态、步数和最佳损失\n重新连接正在进行的训练并回放历史",
-    ),
-    "runs.cmd": (
-        "tuitune runs   ·   tuitune runs watch NAME   ·   tuitune stop NAME",
-        "tuitune runs   ·   tuitune runs watch NAME   ·   tuitune stop NAME",
-    ),
-    "chat.will": (
-        "chat with a tuned model, streaming, side by side with the base model\n"
-        "perplexity before and after, exact match and token F1 on a test file",
-        "与微调后的模型流式对话，可与基础模型并排对比\n微调前后的困惑度，以及测试集上的精确匹配和 token F1",
-    ),
-    "chat.cmd": (
-        "tuitune chat runs/NAME --compare   ·   tuitune eval runs/NAME",
-        "tuitune chat runs/NAME --compare   ·   tuitune eval runs/NAME",
-    ),
-    "export.will": (
-        "save the adapter, or merge it into the base model\n"
-        "(QLoRA adapters are merged into a dequantized base)",
-        "保存适配器，或将其合并进基础模型\n（QLoRA 适配器会合并到反量化后的基础模型）",
-    ),
-    "export.cmd": (
-        "tuitune export runs/NAME --adapter OUT   ·   --merge OUT",
-        "tuitune export runs/NAME --adapter OUT   ·   --merge OUT",
-    ),
     # runs screen
     "runs.heading": ("Runs in the folder {folder}/ · refreshed every 2 s", "运行目录 {folder}/ · 每 2 秒刷新"),
     "runs.col.name": ("name", "名称"),
