@@ -77,7 +77,17 @@ def test_streamed_pieces_join_to_the_non_streamed_greedy_output(runs, variant):
         out = session.loaded.model.generate(
             input_ids=torch.tensor([ids]), max_new_tokens=GREEDY.max_new_tokens, do_sample=False, eos_token_id=tok.eos_token_id
         )
-    assert "".join(pieces) == tok.decode(out[0, len(ids):], skip_special_tokens=True)
+    # A reply cut by max_new_tokens inside a character ends without its U+FFFD stub.
+    assert "".join(pieces) == tok.decode(out[0, len(ids):], skip_special_tokens=True).rstrip("\ufffd")
+
+
+def test_a_half_generated_character_waits_for_its_bytes_or_is_dropped_at_the_end():
+    from tuitune.core.chat import whole_characters
+
+    assert list(whole_characters(iter(["I am ", "Tally 🙂 ", "made\ufffd"]))) == ["I am ", "Tally 🙂 ", "made"]
+    assert list(whole_characters(iter(["I am ", "Ta\ufffd", "lly"]))) == ["I am ", "Ta\ufffdlly"]
+    assert list(whole_characters(iter(["\ufffd"]))) == []
+    assert list(whole_characters(iter(["a", "", "b"]))) == ["a", "b"]
 
 
 @pytest.mark.parametrize("variant", ["lora", "qlora", "qlora8", "full", "freeze"])

@@ -227,9 +227,7 @@ class ChatSession:
             thread.start()
             finished = False
             try:
-                for piece in streamer:
-                    if piece:
-                        yield piece
+                yield from whole_characters(streamer)
                 finished = True
             finally:
                 # The consumer may stop early (closed generator, Ctrl-C): stop the thread too.
@@ -238,6 +236,22 @@ class ChatSession:
                 thread.join()
         if failure:
             raise _as_user_error(failure[0]) from failure[0]
+
+
+def whole_characters(pieces: Iterator[str]) -> Iterator[str]:
+    """Streamed pieces without half-generated characters.
+
+    transformers' streamer only emits up to the last space mid-reply, but its final flush can end in
+    U+FFFD: a character whose bytes were not all generated when max_new_tokens was reached. That stub
+    is dropped (a piece ending in one also waits for the next piece, should a streamer emit it early)."""
+    held = ""
+    for piece in pieces:
+        piece = held + piece
+        held = piece if piece.endswith("\ufffd") else ""
+        if piece and not held:
+            yield piece
+    if held.rstrip("\ufffd"):
+        yield held.rstrip("\ufffd")
 
 
 def _as_user_error(e: BaseException) -> BaseException:
