@@ -219,11 +219,17 @@ async def test_stop_then_resume_a_real_training(make_app, tiny_model_dir, tmp_pa
 
 
 async def test_run_option_selects_the_run_or_says_it_is_missing(make_app, runs_dir):
+    # `tuitune --run NAME` opens the run on the Train screen; the Runs screen then has it selected.
     app = make_app(runs_dir=runs_dir, run="alpha")
     async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.current_mode == "train", what="the Train screen")
+        await pilot.press("f5")
         await listed(pilot)
         assert app.current_mode == "runs" and app.screen.table.current.name == "alpha"
     app = make_app(runs_dir=runs_dir, run="gone")
     async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ErrorDialog", what="the error dialog")
+        await pilot.press("escape")
+        await pilot.press("f5")
         await listed(pilot)
         assert "No run named gone in runs/" in str(app.screen.query_one("#runs-detail").render())
