@@ -21,16 +21,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tuitune.core.errors import UserError
     from tuitune.core.evaluate import evaluate_run
-    from tuitune.core.tuned import find_run, list_run_names, quiet_libraries
+    from tuitune.core.tuned import quiet_libraries, require_run
 
     runs_dir = args.eval_runs_dir or getattr(args, "runs_dir", None) or "runs"
-    run_path = find_run(args.target, runs_dir)
-    if run_path is None:
-        runs = list_run_names(runs_dir)
-        known = f"runs in {runs_dir}/: {', '.join(runs)}" if runs else f"no runs in {runs_dir}/"
-        raise UserError(f"'{args.target}' is not a run ({known})", "give a run name or a run folder holding recipe.toml")
+    run_path = require_run(args.target, runs_dir)
     quiet_libraries()
     last = {"stage": ""}
 

@@ -432,6 +432,13 @@ def list_runs(runs_dir: str | Path = "runs") -> list[RunSummary]:
     return out
 
 
+def run_choices(runs_dir: str | Path = "runs", preferred: str | None = None) -> tuple[list[str], str | None]:
+    """Every run's name, newest first, and the one to offer first: `preferred`, else the newest done."""
+    runs = list_runs(runs_dir)
+    finished = [r.name for r in runs if r.status == "done"]
+    return [r.name for r in runs], preferred or (finished[0] if finished else None)
+
+
 def find_run(name_or_path: str, runs_dir: str | Path = "runs") -> RunDirectory:
     """A run by name (under runs_dir) or by path. Raises UserError listing what exists."""
     candidates = [Path(name_or_path), Path(runs_dir) / name_or_path]

@@ -95,6 +95,19 @@ def find_run(target: str, runs_dir: str | Path = "runs") -> Path | None:
     return None
 
 
+def require_run(target: str, runs_dir: str | Path = "runs") -> Path:
+    """find_run, or a UserError naming the runs there are."""
+    path = find_run(target, runs_dir)
+    if path is None:
+        raise UserError(f"'{target}' is not a run ({known_runs(runs_dir)})", "give a run name or a run folder holding recipe.toml")
+    return path
+
+
+def known_runs(runs_dir: str | Path) -> str:
+    runs = list_run_names(runs_dir)
+    return f"runs in {runs_dir}/: {', '.join(runs)}" if runs else f"no runs in {runs_dir}/"
+
+
 def list_run_names(runs_dir: str | Path = "runs") -> list[str]:
     root = Path(runs_dir)
     if not root.is_dir():
@@ -146,10 +159,8 @@ def resolve_target(target: str, runs_dir: str | Path = "runs") -> RunFolder | Mo
             "chat with the run it came from (the folder holding recipe.toml), or merge it first",
         )
     if not path.exists() and not HUB_ID_RE.match(target) and not target.endswith(".gguf"):
-        runs = list_run_names(runs_dir)
-        known = f"runs in {runs_dir}/: {', '.join(runs)}" if runs else f"no runs in {runs_dir}/"
         raise UserError(
-            f"'{target}' is not a run, a model folder or a hub id ({known})",
+            f"'{target}' is not a run, a model folder or a hub id ({known_runs(runs_dir)})",
             "give a run name, a run folder, a model folder, a .gguf file or a hub id such as org/name",
         )
     return resolve_model(target)

@@ -9,7 +9,6 @@ does not signal them.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ from pathlib import Path
 from tuitune.core.errors import UserError
 from tuitune.core.recipe import FIELDS, Recipe, save_recipe, validate
 from tuitune.core.runs import RunDirectory
+from tuitune.tui.child_process import child_env
 
 DEFAULT_RUNS_DIR = FIELDS["output.runs_dir"].default
 
@@ -55,7 +55,7 @@ def _spawn(args: list[str]) -> str:
         capture_output=True,
         text=True,
         start_new_session=True,
-        env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),
+        env=child_env(),
         timeout=300,
     )
     if result.returncode != 0:

@@ -45,6 +45,19 @@ class TuituneScreen(ReportsWorkerErrors, Screen):
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
 
+    def write_into_recipe(self, changes: dict[str, object]) -> bool:
+        """Write what-if settings into the app's current recipe (Hardware and Dataset ctrl+r): says
+        what changed, or that nothing differs, and warns about values the recipe refuses."""
+        if not changes:
+            self.notify(self.t("hw.same"))
+            return False
+        problems = self.app.update_recipe(changes)
+        self._seen_version = self.app.recipe_version
+        if problems:
+            self.notify("\n".join(p.format() for p in problems), severity="warning")
+        self.notify(self.t("hw.used", changes=", ".join(f"{k} = {v}" for k, v in changes.items())))
+        return True
+
     def palette_commands(self) -> Iterable[PaletteCommand]:
         """Commands this screen adds to the command palette (ctrl+p) while it is shown."""
         return ()

@@ -164,12 +164,9 @@ class ChatScreen(TuituneScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="chat-runs")
     def _find_runs(self) -> None:
-        from tuitune.core.runs import list_runs
+        from tuitune.core.runs import run_choices
 
-        runs = list_runs(self.app.runs_dir)
-        finished = [r.name for r in runs if r.status == "done"]
-        default = getattr(self.app, "initial_run", None) or (finished[0] if finished else None)
-        self.post_message(self.Found([r.name for r in runs], default))
+        self.post_message(self.Found(*run_choices(self.app.runs_dir, getattr(self.app, "initial_run", None))))
 
     def on_chat_screen_found(self, message: Found) -> None:
         self.listed = True

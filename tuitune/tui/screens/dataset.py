@@ -582,13 +582,5 @@ class DatasetScreen(TuituneScreen):
         return {k: self.edit.get(k) for k in DATA_KEYS if self.edit.get(k) != self.app.recipe.get(k)}
 
     def action_use_in_recipe(self) -> None:
-        changes = self._changes()
-        if not changes:
-            self.notify(self.t("hw.same"))
-            return
-        problems = self.app.update_recipe(changes)
-        self._seen_version = self.app.recipe_version
-        if problems:
-            self.notify("\n".join(p.format() for p in problems), severity="warning")
-        self.notify(self.t("hw.used", changes=", ".join(f"{k} = {v}" for k, v in changes.items())))
-        self._show_status()
+        if self.write_into_recipe(self._changes()):
+            self._show_status()

@@ -142,12 +142,9 @@ class ExportScreen(TuituneScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export-runs")
     def _find_runs(self) -> None:
-        from tuitune.core.runs import list_runs
+        from tuitune.core.runs import run_choices
 
-        runs = list_runs(self.app.runs_dir)
-        finished = [r.name for r in runs if r.status == "done"]
-        default = getattr(self.app, "initial_run", None) or (finished[0] if finished else None)
-        self.post_message(self.Found([r.name for r in runs], default))
+        self.post_message(self.Found(*run_choices(self.app.runs_dir, getattr(self.app, "initial_run", None))))
 
     def on_export_screen_found(self, message: Found) -> None:
         self.listed = True
@@ -189,12 +186,10 @@ class ExportScreen(TuituneScreen):
     def _check_run(self, request: int, name: str, kind: str, qlora_base: str) -> None:
         """The up-front feasibility check: reads the run folder only, loads no weights."""
         from tuitune.core.export import check_adapter_export, check_merge
-        from tuitune.core.tuned import find_run
+        from tuitune.core.tuned import require_run
 
-        path = find_run(name, self.app.runs_dir)
         try:
-            if path is None:
-                raise UserError(f"'{name}' is not a run in {self.app.runs_dir}", "give a run name or a run folder holding recipe.toml")
+            path = require_run(name, self.app.runs_dir)
             if kind == "adapter":
                 run, warnings = check_adapter_export(path), []
             else:

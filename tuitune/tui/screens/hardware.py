@@ -300,14 +300,5 @@ class HardwareScreen(TuituneScreen):
         pending.update(self.t("hw.pending_one") if n == 1 else self.t("hw.pending", n=n) if n else self.t("hw.same"))
 
     def action_use_in_recipe(self) -> None:
-        changes = self._changes()
-        if not changes:
-            self.notify(self.t("hw.same"))
-            return
-        problems = self.app.update_recipe(changes)
-        self._seen_version = self.app.recipe_version
-        shown = ", ".join(f"{k} = {v}" for k, v in changes.items())
-        if problems:
-            self.notify("\n".join(p.format() for p in problems), severity="warning")
-        self.notify(self.t("hw.used", changes=shown))
-        self._show_pending()
+        if self.write_into_recipe(self._changes()):
+            self._show_pending()

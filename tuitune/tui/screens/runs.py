@@ -7,9 +7,6 @@ app; stop and delete go through core (request_stop, delete_run), which refuse a 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import tempfile
 from typing import Any
 
 from textual import work
@@ -21,17 +18,11 @@ from textual.widgets import Static
 
 from tuitune.core.errors import UserError
 from tuitune.core.runs import RunDirectory, check_deletable, delete_run, list_runs
-from tuitune.tui.child_process import child_env
 from tuitune.tui.screens.base import PaletteCommand, TuituneScreen
 from tuitune.tui.widgets.recipe_diff import RecipeDiff
 from tuitune.tui.widgets.runs_table import RunsTable, display_path
 
 REFRESH_S = 2.0  # status and durations of live runs move; the list is re-read this often
-RESUME_WAIT_S = 60.0  # `train --resume --detach` returns once the trainer has started
-
-
-def resume_command(name: str, runs_dir: str) -> list[str]:
-    return [sys.executable, "-m", "tuitune", "train", "--resume", name, "--detach", "--runs-dir", runs_dir]
 
 
 class RunsScreen(TuituneScreen):
@@ -65,9 +56,9 @@ class RunsScreen(TuituneScreen):
             self.runs, self.error = runs, error
 
     class Resumed(Message):
-        def __init__(self, name: str, ok: bool, output: str) -> None:
+        def __init__(self, name: str, error: UserError | None) -> None:
             super().__init__()
-            self.name, self.ok, self.output = name, ok, output
+            self.name, self.error = name, error
 
     def __init__(self) -> None:
         super().__init__()
@@ -185,39 +176,27 @@ class RunsScreen(TuituneScreen):
             self.notify(self.t("runs.already_live", name=run.name), severity="warning")
             return
         self.busy += 1
-        self._resume(run.name)
+        self._resume(run)
 
     @work(thread=True, exit_on_error=False, group="runs-resume")
-    def _resume(self, name: str) -> None:
+    def _resume(self, run: Any) -> None:
         """The CLI checks the run and starts the trainer (its own session), then returns."""
-        with tempfile.TemporaryFile() as out:
-            proc = subprocess.Popen(
-                resume_command(name, str(self.app.runs_dir)),
-                env=child_env(),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C or a hang-up of the app's terminal does not reach it
-            )
-            try:
-                code = proc.wait(timeout=RESUME_WAIT_S)
-            except subprocess.TimeoutExpired:
-                code = None  # still starting: it goes on without us; the list will show it
-            out.seek(0)
-            text = out.read().decode(errors="replace").strip()
-        self.post_message(self.Resumed(name, code in (0, None), text))
+        from tuitune.tui.train_start import resume_run
+
+        try:
+            resume_run(RunDirectory(run.path))
+        except UserError as e:  # the CLI's own words: its error and hint
+            self.post_message(self.Resumed(run.name, e))
+            return
+        self.post_message(self.Resumed(run.name, None))
 
     def on_runs_screen_resumed(self, message: Resumed) -> None:
         self.busy -= 1
-        if message.ok:
+        if message.error is None:
             self.notify(self.t("runs.resumed", name=message.name))
         else:
-            # The CLI says why in its own words: "error: ..." and "  hint: ..." lines.
-            lines = [line.strip() for line in message.output.splitlines() if line.strip()]
-            error = next((line for line in lines if line.startswith("error:")), lines[-1] if lines else "")
-            hint = next((line[len("hint:"):].strip() for line in lines if line.startswith("hint:")), "")
             title = self.t("runs.resume_failed", name=message.name)
-            self.app.show_error(UserError(f"{title}: {error.removeprefix('error:').strip()}", hint))
+            self.app.show_error(UserError(f"{title}: {message.error.message}", message.error.hint))
         self.refresh_runs()
 
     def action_stop(self) -> None:
