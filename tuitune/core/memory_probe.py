@@ -67,36 +67,31 @@ def enable_checkpointing(model: Any) -> None:
 
 
 def make_optimizer(params: list[Any], recipe: Recipe, device: str) -> Any:
-    """The recipe's optimizer over `params` (the trainable parameters), as the Trainer builds it for
-    the engine's `optim` names on CPU (engine.arguments.OPTIMIZERS): torch AdamW / SGD, transformers'
-    Adafactor; bitsandbytes for the 8-bit and paged ones."""
-    import torch
+    """The recipe's optimizer over `params` (the trainable parameters), chosen by the Trainer itself
+    from the engine's `optim` name for this device (engine.arguments.OPTIMIZERS)."""
+    import tempfile
+
+    from transformers import Trainer, TrainingArguments
+
+    from tuitune.core.engine.arguments import OPTIMIZERS
 
     name = recipe.train.optimizer
-    lr = recipe.train.learning_rate
-    wd = recipe.train.weight_decay
     if device == "cpu" and name not in CPU_OPTIMIZERS:
         raise UserError(
             f"train.optimizer = \"{name}\" needs a CUDA GPU (bitsandbytes optimizers)",
             "measure on a GPU, or use one of " + ", ".join(CPU_OPTIMIZERS),
         )
-    if name == "adamw_torch":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=wd)
-    if name == "adafactor":
-        from transformers.optimization import Adafactor
-
-        return Adafactor(params, lr=lr, scale_parameter=False, relative_step=False, weight_decay=wd)
-    import bitsandbytes as bnb
-
-    if name == "adamw_8bit":
-        return bnb.optim.AdamW8bit(params, lr=lr, weight_decay=wd)
-    if name == "paged_adamw_8bit":
-        return bnb.optim.PagedAdamW8bit(params, lr=lr, weight_decay=wd)
-    if name == "paged_adamw_32bit":
-        return bnb.optim.PagedAdamW32bit(params, lr=lr, weight_decay=wd)
-    raise UserError(f"unknown optimizer {name!r}")  # pragma: no cover
+    with tempfile.TemporaryDirectory(prefix="tuitune-probe-") as out:  # TrainingArguments wants one
+        args = TrainingArguments(
+            output_dir=out,
+            optim=OPTIMIZERS[name][1 if device == "cuda" else 0],
+            learning_rate=recipe.train.learning_rate,
+            weight_decay=recipe.train.weight_decay,
+            use_cpu=device == "cpu",
+            report_to="none",
+        )
+    optimizer_cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(args)
+    return optimizer_cls(params, **kwargs)
 
 
 class TrainingMemoryProbe:
