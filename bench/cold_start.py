@@ -11,7 +11,7 @@ Runs N times (default 5) and prints each figure, the median and the best. The fi
 page cache; later runs are the usual case of a user who has started the app before. The target is
 <= 0.5 s. The same check that keeps torch out of this path is a test (tests/tui/test_startup_imports.py).
 
-    PYTHONPATH=. python scripts/cold_start.py [--runs N] [--lang en|zh]
+    PYTHONPATH=. python bench/cold_start.py [--runs N] [--lang en|zh]
 """
 
 from __future__ import annotations

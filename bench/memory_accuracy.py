@@ -4,7 +4,7 @@
     PYTHONPATH=. python bench/memory_accuracy.py --published # only the published rows (instant)
 
 The CPU rows train SmolLM2-135M (the demo model) for real: one step each, the peak of live tensor
-memory counted by tuitune.core.memory_probe. Also prints how long one estimate takes.
+memory counted by tuitune.core.memory.probe. Also prints how long one estimate takes.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from tuitune.core.memory_reference import measured_rows, published_rows  # noqa: E402
+from tuitune.core.memory.reference import measured_rows, published_rows  # noqa: E402
 
 
 def show(rows, title):
@@ -30,9 +30,9 @@ def show(rows, title):
 
 
 def estimator_speed():
-    from tuitune.core.fit_plan import plan
+    from tuitune.core.memory.fit_plan import plan
     from tuitune.core.memory import estimate
-    from tuitune.core.model_spec import model_spec
+    from tuitune.core.models.spec import model_spec
     from tuitune.core.recipe import new_recipe
 
     spec, rec = model_spec("llama-3-8b"), new_recipe("qlora")

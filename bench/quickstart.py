@@ -60,7 +60,7 @@ def main() -> int:
 
     from peft import PeftModel
 
-    from tuitune.core.loading import load_base_model
+    from tuitune.core.models.loading import load_base_model
     from tuitune.core.runs import RunDirectory
 
     run = RunDirectory(run_dir)

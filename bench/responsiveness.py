@@ -12,7 +12,7 @@ the app runs headless (App.run_test) attached to that run. Measures:
 
 Targets (issue 6): (a) under 100 ms, (b) under 1 s. Prints median and p95 of both.
 
-    PYTHONPATH=. python scripts/responsiveness.py [--seconds 20] [--rate 100]
+    PYTHONPATH=. python bench/responsiveness.py [--seconds 20] [--rate 100]
 """
 
 from __future__ import annotations

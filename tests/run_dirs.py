@@ -90,7 +90,7 @@ def make_run(
     import torch
     from peft import get_peft_model, prepare_model_for_kbit_training
 
-    from tuitune.core.loading import load_base_model
+    from tuitune.core.models.loading import load_base_model
     from tuitune.core.recipe import new_recipe, save_recipe
 
     recipe = new_recipe(method, str(model_dir))

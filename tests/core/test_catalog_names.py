@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tuitune.core.catalog import recipe_model_name
+from tuitune.core.models.catalog import recipe_model_name
 
 
 def test_aliases_become_hub_ids_and_the_rest_stays(tmp_path, monkeypatch):

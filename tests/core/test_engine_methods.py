@@ -16,7 +16,7 @@ from engine_support import FACTS, events, pretrained_tiny_dir, status, write_jso
 from tuitune.core.data import Example, encode_example
 from tuitune.core.engine.prepare import prepare_run
 from tuitune.core.engine.session import train_run
-from tuitune.core.loading import load_base_model
+from tuitune.core.models.loading import load_base_model
 from tuitune.core.recipe import load_recipe
 from tuitune.core.runs import RunDirectory
 
@@ -118,7 +118,7 @@ def test_qlora_keeps_embeddings_and_head_16bit_under_autocast(autocast, pretrain
     embeddings and the head back to the model's dtype when autocast runs (the memory estimator
     counts them 16-bit), and leaves them fp32 without autocast, where an fp32 norm output meets the head."""
     from tuitune.core.engine.build import build_model, prepare_quantized_base
-    from tuitune.core.loading import load_base_model
+    from tuitune.core.models.loading import load_base_model
 
     data = write_jsonl(tmp_path / "facts.jsonl", FACTS)
     recipe_file = write_recipe(tmp_path / "r.toml", pretrained_tiny, data, tmp_path / "runs", "q", "qlora",
@@ -140,7 +140,7 @@ def test_qlora_keeps_embeddings_and_head_16bit_under_autocast(autocast, pretrain
 
     # The whole method as the engine builds it (autocast on this CPU only with native bf16): a step
     # through the quantized base backpropagates into the adapters.
-    from tuitune.core.loading import mixed_precision
+    from tuitune.core.models.loading import mixed_precision
 
     built = build_model(recipe, "cpu")
     on = mixed_precision(recipe, "cpu") == "bf16"

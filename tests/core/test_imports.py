@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 HEADLESS = [
     "tuitune.core.recipe",
     "tuitune.core.models",
-    "tuitune.core.loading",
+    "tuitune.core.models.loading",
     "tuitune.core.errors",
     "tuitune.core.data",
     "tuitune.core.tuned",
@@ -22,21 +22,21 @@ HEADLESS = [
     "tuitune.core.export",
     "tuitune.core.progress",
     "tuitune.core.units",
-    "tuitune.core.catalog",
-    "tuitune.core.model_spec",
+    "tuitune.core.models.catalog",
+    "tuitune.core.models.spec",
     "tuitune.core.hardware",
     "tuitune.core.memory",
-    "tuitune.core.fit_plan",
-    "tuitune.core.memory_probe",
-    "tuitune.core.memory_reference",
+    "tuitune.core.memory.fit_plan",
+    "tuitune.core.memory.probe",
+    "tuitune.core.memory.reference",
 ]
 # Imported by the TUI's Hardware & Memory screen at start-up: no torch either.
 NO_TORCH = [
-    "tuitune.core.catalog",
-    "tuitune.core.model_spec",
+    "tuitune.core.models.catalog",
+    "tuitune.core.models.spec",
     "tuitune.core.hardware",
     "tuitune.core.memory",
-    "tuitune.core.fit_plan",
+    "tuitune.core.memory.fit_plan",
     "tuitune.commands.hw",
     "tuitune.commands.estimate",
 ]

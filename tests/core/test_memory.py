@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tuitune.core import memory
-from tuitune.core.fit_plan import max_batch_size, max_seq_len, plan
-from tuitune.core.model_spec import model_spec, spec_from_config
+from tuitune.core.memory.fit_plan import max_batch_size, max_seq_len, plan
+from tuitune.core.models.spec import model_spec, spec_from_config
 from tuitune.core.recipe import FIELDS, new_recipe, parse_text
 
 GiB = 2**30
@@ -33,7 +33,7 @@ def recipe(method="lora", **values):
 
 
 def test_nf4_bytes_follow_the_block_layout():
-    from tuitune.core.model_spec import LinearModule
+    from tuitune.core.models.spec import LinearModule
 
     lin = LinearModule("q_proj", 4096, 4096)
     n = 4096 * 4096
@@ -331,7 +331,7 @@ def test_cli_estimate_bad_input_is_one_clear_error(args, needle):
 def test_estimator_is_pure_arithmetic():
     """No torch: the estimate works in a process that never imports it."""
     code = (
-        "import sys; from tuitune.core.model_spec import model_spec; from tuitune.core.memory import estimate;"
+        "import sys; from tuitune.core.models.spec import model_spec; from tuitune.core.memory import estimate;"
         "from tuitune.core.recipe import new_recipe;"
         "e = estimate(model_spec('llama-3-8b'), new_recipe('qlora')); assert e.train_peak_bytes > 0;"
         "print('torch' in sys.modules)"

@@ -1,6 +1,6 @@
 """The estimator against real peaks: published GPU measurements and steps measured here on CPU.
 
-The rows live in tuitune.core.memory_reference (bench/memory_accuracy.py prints the same table).
+The rows live in tuitune.core.memory.reference (bench/memory_accuracy.py prints the same table).
 GPU rows must be within 15% of the published figure; CPU rows, measured by training the demo
 model for real (live tensor bytes of one full step), within 10%.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tuitune.core.memory_reference import CPU_SETUPS, PUBLISHED, measured_rows, published_rows
+from tuitune.core.memory.reference import CPU_SETUPS, PUBLISHED, measured_rows, published_rows
 
 
 @pytest.mark.parametrize("index", range(len(PUBLISHED)), ids=[p.label for p in PUBLISHED])

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tuitune.core import memory
-from tuitune.core.fit_plan import plan
-from tuitune.core.model_spec import model_spec
+from tuitune.core.memory.fit_plan import plan
+from tuitune.core.models.spec import model_spec
 from tuitune.core.recipe import new_recipe
 
 GiB = 2**30

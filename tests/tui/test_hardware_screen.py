@@ -10,7 +10,7 @@ import pytest
 from conftest import wait_for
 
 from tuitune.core import hardware, memory
-from tuitune.core.model_spec import model_spec
+from tuitune.core.models.spec import model_spec
 from tuitune.core.recipe import new_recipe
 from tuitune.core.units import format_bytes
 from tuitune.tui.widgets.methods_table import MethodsTable

@@ -6,7 +6,7 @@ import pytest
 from conftest import wait_for
 
 from tuitune.core import memory
-from tuitune.core.model_spec import model_spec
+from tuitune.core.models.spec import model_spec
 from tuitune.core.recipe import load_recipe
 from tuitune.core.units import format_bytes
 from tuitune.tui.widgets.recipe_form import RecipeForm

@@ -197,7 +197,7 @@ async def test_missing_run_name_says_so(make_app):
 
 
 def test_run_history_replays_resume_without_repeating_steps():
-    from tuitune.core.run_history import RunHistory
+    from tuitune.core.runs.history import RunHistory
 
     h = RunHistory()
     h.add([{"type": "start", "max_steps": 10, "resumed_from": None}]

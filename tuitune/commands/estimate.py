@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from tuitune.core.errors import UserError
 
     if args.list_models:
-        from tuitune.core.catalog import ALIASES, catalog_names
+        from tuitune.core.models.catalog import ALIASES, catalog_names
 
         short = {v: k for k, v in ALIASES.items()}
         for name in catalog_names():
@@ -91,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
     if args.gpus < 1:
         raise UserError(f"--gpus {args.gpus}: must be at least 1")
 
-    from tuitune.core.fit_plan import plan
-    from tuitune.core.model_spec import model_spec
+    from tuitune.core.memory.fit_plan import plan
+    from tuitune.core.models.spec import model_spec
 
     spec = model_spec(rec.model_path)
     available, where, bf16 = _available(args)

@@ -43,9 +43,9 @@ def run_measure(args: argparse.Namespace, rec: Any) -> int:
     from tuitune.commands.estimate import render
     from tuitune.core.engine.measure import measure_recipe
     from tuitune.core.errors import UserError
-    from tuitune.core.fit_plan import plan
-    from tuitune.core.loading import bf16_supported, cpu_bf16_native, pick_device
-    from tuitune.core.model_spec import model_spec
+    from tuitune.core.memory.fit_plan import plan
+    from tuitune.core.models.loading import bf16_supported, cpu_bf16_native, pick_device
+    from tuitune.core.models.spec import model_spec
 
     here = pick_device()
     device = args.device or here

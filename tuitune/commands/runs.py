@@ -37,7 +37,7 @@ def list_(runs_dir: str, as_json: bool = False) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from tuitune.commands.event_lines import duration
+    from tuitune.core.events import duration
 
     console = Console()
     if not runs:
@@ -60,7 +60,7 @@ def list_(runs_dir: str, as_json: bool = False) -> int:
 def watch(name: str, runs_dir: str) -> int:
     from rich.console import Console
 
-    from tuitune.commands.event_lines import print_events
+    from tuitune.core.events import print_events
     from tuitune.core.runs import find_run
 
     run_ = find_run(name, runs_dir)

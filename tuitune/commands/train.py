@@ -80,7 +80,7 @@ def follow(started) -> int:
     a second Ctrl-C leaves it running in the background."""
     from rich.console import Console
 
-    from tuitune.commands.event_lines import print_events
+    from tuitune.core.events import print_events
 
     console = Console(stderr=False)
     run_ = started.run

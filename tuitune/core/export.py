@@ -180,7 +180,7 @@ def _merge_into(run: RunFolder, staging: Path, device: str, progress: ProgressFn
     from peft import PeftModel
 
     from tuitune.core.chat import training_chat_template
-    from tuitune.core.loading import load_base_model
+    from tuitune.core.models.loading import load_base_model
     from tuitune.core.models import resolve_model
     from tuitune.core.tuned import tokenizer_for_run
 

@@ -219,7 +219,7 @@ def _tokenizer_in(folder: Path, recipe: Recipe) -> Any:
 
 def load_run_model(run: RunFolder, device: str | None = None) -> LoadedModel:
     """The tuned model of a finished run: base + adapter, or the full model/."""
-    from tuitune.core.loading import load_base_model, pick_device
+    from tuitune.core.models.loading import load_base_model, pick_device
 
     device = device or pick_device()
     recipe = run.recipe
@@ -245,7 +245,7 @@ def load_run_model(run: RunFolder, device: str | None = None) -> LoadedModel:
 
 def load_base_for(run: RunFolder, device: str | None = None) -> LoadedModel:
     """The run's base model on its own (as loaded for training: 4-bit for QLoRA)."""
-    from tuitune.core.loading import load_base_model, pick_device
+    from tuitune.core.models.loading import load_base_model, pick_device
 
     device = device or pick_device()
     model, tokenizer, _ = load_base_model(run.recipe, device=device)
@@ -255,7 +255,7 @@ def load_base_for(run: RunFolder, device: str | None = None) -> LoadedModel:
 
 def load_plain_model(source: ModelSource, device: str | None = None) -> LoadedModel:
     """A model that is not a run: loaded like a recipe's base would be (default dtype rules)."""
-    from tuitune.core.loading import load_base_model, pick_device
+    from tuitune.core.models.loading import load_base_model, pick_device
     from tuitune.core.recipe import new_recipe
 
     device = device or pick_device()
@@ -276,7 +276,7 @@ def load_target(target: str, runs_dir: str | Path = "runs", device: str | None =
 def _load_full(folder: Path, recipe: Recipe, device: str) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM
 
-    from tuitune.core.loading import weight_dtype
+    from tuitune.core.models.loading import weight_dtype
     from tuitune.core.models import load_tokenizer
 
     model = AutoModelForCausalLM.from_pretrained(

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from tuitune.core.errors import UserError
-from tuitune.core.loading import mixed_precision
+from tuitune.core.models.loading import mixed_precision
 from tuitune.core.recipe import Recipe
 from tuitune.core.runs import RunDirectory
 

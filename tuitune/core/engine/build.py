@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.core.errors import UserError
-from tuitune.core.loading import load_base_model, mixed_precision, weight_dtype
+from tuitune.core.models.loading import load_base_model, mixed_precision, weight_dtype
 from tuitune.core.recipe import PROMPT_METHODS, Recipe
 
 # peft's PeftType value for each recipe method, to check an adapter we continue from.

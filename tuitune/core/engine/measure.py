@@ -7,7 +7,7 @@ evaluates one batch. Only the rows differ: the longest rows of the dataset, so t
 are the heaviest the data can produce (the batch that decides whether a run fits).
 
 Memory is allocated tensor bytes: `torch.cuda.max_memory_allocated` on a GPU, and on CPU the
-live-tensor tracker of tuitune.core.memory_probe (a TorchDispatchMode; RSS would also count the
+live-tensor tracker of tuitune.core.memory.probe (a TorchDispatchMode; RSS would also count the
 allocator's cache and the libraries). Phases: after load (weights and adapters), each training
 step's peak, the evaluation batch's peak.
 """
@@ -105,14 +105,14 @@ class _Meter:
         self.torch = torch
         self.tracker: Any = None
         if device == "cpu":
-            from tuitune.core.memory_probe import LiveTensorBytes
+            from tuitune.core.memory.probe import LiveTensorBytes
 
             self.tracker = LiveTensorBytes()
 
     def count_model(self, model: Any) -> None:
         """CPU: count what was allocated before tracking began (weights, buffers, quant constants)."""
         if self.tracker is not None:
-            from tuitune.core.memory_probe import _quant_state_tensors
+            from tuitune.core.memory.probe import _quant_state_tensors
 
             self.tracker.add_existing([*model.parameters(), *model.buffers(), *_quant_state_tensors(model)])
 
@@ -195,7 +195,7 @@ def measure_recipe(recipe: Recipe, device: str | None = None) -> RecipeMeasureme
     from tuitune.core.engine.failures import describe
     from tuitune.core.engine.session import prepare_data
     from tuitune.core.engine.trainer import StepCounters, TuituneTrainer
-    from tuitune.core.loading import pick_device
+    from tuitune.core.models.loading import pick_device
     from tuitune.core.runs import RunDirectory
 
     device = device or pick_device()

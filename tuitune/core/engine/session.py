@@ -161,7 +161,7 @@ class TrainingSession:
         from tuitune.core.engine.callbacks import ControlCallback, EventsCallback
         from tuitune.core.engine.collate import batching, features
         from tuitune.core.engine.trainer import StepCounters, TuituneTrainer
-        from tuitune.core.loading import pick_device
+        from tuitune.core.models.loading import pick_device
 
         recipe = self.run.load_recipe()
         self.reporter.status("starting", "checking the recipe", name=recipe.name, method=recipe.method.type,

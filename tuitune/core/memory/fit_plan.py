@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from tuitune.core.memory import (
+from tuitune.core.memory.estimator import (
     VERDICT_FITS,
     VERDICT_NO,
     MemoryEstimate,
@@ -21,7 +21,7 @@ from tuitune.core.memory import (
 )
 
 if TYPE_CHECKING:
-    from tuitune.core.model_spec import ModelSpec
+    from tuitune.core.models.spec import ModelSpec
     from tuitune.core.recipe import Recipe
 
 # The rows of the methods table: (label, method.type, quantization.bits)

@@ -106,7 +106,7 @@ class TrainingMemoryProbe:
 
         from tuitune.core.engine.build import build_model
         from tuitune.core.engine.trainer import plain_causal_lm
-        from tuitune.core.loading import pick_device
+        from tuitune.core.models.loading import pick_device
 
         self.recipe = recipe
         self.device = device or pick_device()

@@ -162,7 +162,7 @@ class AccuracyRow:
 
 def published_rows() -> list[AccuracyRow]:
     from tuitune.core.memory import estimate
-    from tuitune.core.model_spec import model_spec
+    from tuitune.core.models.spec import model_spec
 
     rows = []
     for p in PUBLISHED:
@@ -175,8 +175,8 @@ def published_rows() -> list[AccuracyRow]:
 def measured_rows(setups: tuple[CpuSetup, ...] = CPU_SETUPS) -> list[AccuracyRow]:
     """Measure each setup on the CPU (one model load per method and optimizer) beside its estimate."""
     from tuitune.core.memory import estimate
-    from tuitune.core.memory_probe import TrainingMemoryProbe
-    from tuitune.core.model_spec import model_spec
+    from tuitune.core.memory.probe import TrainingMemoryProbe
+    from tuitune.core.models.spec import model_spec
 
     spec = model_spec(DEMO_MODEL)
     groups: dict[tuple[str, tuple[tuple[str, Any], ...]], list[int]] = {}

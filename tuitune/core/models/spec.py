@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuitune.core import catalog
+from tuitune.core.models import catalog
 from tuitune.core.errors import UserError
 
 HOW_TO_NAME_A_MODEL = (

@@ -291,7 +291,7 @@ class ExportScreen(TuituneScreen):
         self.query_one("#export-stage", Static).update(self.t("export.running", stage=p.stage, message=p.message))
 
     def on_export_screen_exported(self, message: Exported) -> None:
-        from tuitune.commands.event_lines import size
+        from tuitune.core.events import size
 
         self.exporting = False
         bar = self.query_one("#export-progress", ProgressBar)

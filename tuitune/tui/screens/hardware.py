@@ -33,7 +33,7 @@ from tuitune.tui.widgets.suggestions_list import SuggestionsList
 
 if TYPE_CHECKING:
     from tuitune.core.recipe import Recipe
-    from tuitune.core.targets import PlanTarget
+    from tuitune.core.memory.targets import PlanTarget
     from tuitune.tui.widgets.plan_controls import PlanControls
 
 LIVE_EVERY_S = 1.0  # GPU utilization and memory
@@ -189,7 +189,7 @@ class HardwareScreen(TuituneScreen):
         self.post_message(self.Probed(live_refresh(report), live=True))
 
     def on_hardware_screen_probed(self, event: Probed) -> None:
-        from tuitune.core.targets import default_target, plan_targets
+        from tuitune.core.memory.targets import default_target, plan_targets
 
         report = event.report
         self.report = report
@@ -231,7 +231,7 @@ class HardwareScreen(TuituneScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="hardware-plan")
     def _plan(self, recipe: Recipe, target: PlanTarget, request: int) -> None:
         # A thread worker cannot be stopped: answers carry their request number, old ones are dropped.
-        from tuitune.core.fit_plan import plan
+        from tuitune.core.memory.fit_plan import plan
 
         try:
             spec = self._spec(recipe.model_path)
@@ -243,7 +243,7 @@ class HardwareScreen(TuituneScreen):
 
     def _spec(self, name: str) -> Any:
         if name not in self._specs:
-            from tuitune.core.model_spec import model_spec
+            from tuitune.core.models.spec import model_spec
 
             self._specs[name] = model_spec(name)
         return self._specs[name]
@@ -286,7 +286,7 @@ class HardwareScreen(TuituneScreen):
     def _changes(self, recipe: Recipe | None = None) -> dict[str, Any]:
         """What the what-if settings change in the current recipe. A catalog alias typed as the
         model goes in as its hub id: training needs a name it can download."""
-        from tuitune.core.catalog import recipe_model_name
+        from tuitune.core.models.catalog import recipe_model_name
         from tuitune.core.recipe import diff
 
         recipe = (recipe or self.controls.recipe).copy()

@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
-from tuitune.commands.event_lines import duration, event_markup, size
+from tuitune.core.events import duration, event_markup, size
 from tuitune.tui.run_follower import Attached
 from tuitune.tui.screens.base import TuituneScreen
 from tuitune.tui.widgets.loss_chart import LossChart

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from textual_plotext import PlotextPlot
 
-from tuitune.core.run_history import RunHistory
+from tuitune.core.runs.history import RunHistory
 from tuitune.core.series import downsample
 
 FEW_POINTS = 24  # below this many points the train line gets a visible marker per point

@@ -97,7 +97,7 @@ class MemoryVerdict(ReportsWorkerErrors, Static):
 
     def _spec(self, path: str) -> Any:
         if path not in self._specs:
-            from tuitune.core.model_spec import model_spec
+            from tuitune.core.models.spec import model_spec
 
             self._specs[path] = model_spec(path)
         return self._specs[path]

@@ -17,7 +17,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from tuitune.core.errors import UserError
 from tuitune.core.recipe import FIELDS, Problem, Recipe
-from tuitune.core.targets import PlanTarget, card_target
+from tuitune.core.memory.targets import PlanTarget, card_target
 from tuitune.core.units import format_bytes
 from tuitune.tui.i18n import t
 from tuitune.tui.widgets.field_row import FieldRow

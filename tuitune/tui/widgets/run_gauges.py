@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
-from tuitune.core.run_history import RunHistory
+from tuitune.core.runs.history import RunHistory
 from tuitune.core.series import downsample
 from tuitune.tui.i18n import t
 

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from tuitune.commands.event_lines import duration
+from tuitune.core.events import duration
 from tuitune.tui.i18n import localize_bindings, t
 
 STATUS_STYLE = {

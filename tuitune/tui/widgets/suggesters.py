@@ -49,7 +49,7 @@ class PathSuggester(Suggester):
 class ModelSuggester(Suggester):
     def __init__(self) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
-        from tuitune.core.catalog import ALIASES, catalog_names
+        from tuitune.core.models.catalog import ALIASES, catalog_names
 
         self.names = list(ALIASES) + catalog_names()
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tuitune.core.model_spec import LinearModule, ModelSpec
+    from tuitune.core.models.spec import LinearModule, ModelSpec
     from tuitune.core.recipe import Recipe
 
 MiB = 2**20
@@ -118,7 +118,7 @@ def _dtype_bytes(name: str, device: str, bf16: bool) -> int:
         return 4
     if name in ("bfloat16", "float16"):
         return 2
-    return 4 if device == "cpu" else 2  # auto: bf16/fp16 on GPU, fp32 on CPU (tuitune.core.loading)
+    return 4 if device == "cpu" else 2  # auto: bf16/fp16 on GPU, fp32 on CPU (tuitune.core.models.loading)
 
 
 def resolve_setup(
@@ -131,10 +131,10 @@ def resolve_setup(
     seq_len: int | None = None,
     trained_fraction: float = 1.0,
 ) -> Setup:
-    """Read the recipe the way tuitune.core.loading and the trainer interpret it.
+    """Read the recipe the way tuitune.core.models.loading and the trainer interpret it.
 
     bf16 on "cuda": the GPU supports bfloat16; on "cpu": the CPU multiplies bfloat16 natively
-    (tuitune.core.loading.cpu_bf16_native), the only case where the engine trains a CPU recipe with
+    (tuitune.core.models.loading.cpu_bf16_native), the only case where the engine trains a CPU recipe with
     mixed_precision = "bf16" under CPU autocast (elsewhere it trains in float32).
     """
     method = recipe.method.type
@@ -198,7 +198,7 @@ class MemoryEstimate:
     total_params: int
     setup: Setup
     notes: list[str] = field(default_factory=list)
-    # Filled by `estimate --measure` (tuitune.core.memory_probe.MeasuredPeak) beside the estimate.
+    # Filled by `estimate --measure` (tuitune.core.memory.probe.MeasuredPeak) beside the estimate.
     measured: Any = None
     # Allocated bytes while an evaluation batch runs (see eval_peak_bytes); not part of the verdict.
     eval_peak_bytes: int = 0
@@ -799,8 +799,8 @@ def _largest_trainable(spec: ModelSpec, s: Setup) -> int:
 
 
 def plan(spec: ModelSpec, recipe: Recipe, available_bytes: int | None, **kwargs: Any) -> Any:
-    """The fit planner (tuitune.core.fit_plan.plan): methods table, limits, suggestions -> FitPlan."""
-    from tuitune.core.fit_plan import plan as fit_plan
+    """The fit planner (tuitune.core.memory.fit_plan.plan): methods table, limits, suggestions -> FitPlan."""
+    from tuitune.core.memory.fit_plan import plan as fit_plan
 
     return fit_plan(spec, recipe, available_bytes, **kwargs)
 

@@ -1,0 +1,3 @@
+"""Models (see resolution.py)."""
+
+from tuitune.core.models.resolution import *  # noqa: F403
