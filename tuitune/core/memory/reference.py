@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuitune.core.recipe import DEMO_MODEL, Recipe, new_recipe
+from tuitune.core.recipe import DEMO_MODEL, Recipe, derive_defaults, new_recipe
 
 GiB = 2**30
 
@@ -37,8 +37,7 @@ def build_recipe(method: str, values: dict[str, Any]) -> Recipe:
     r = new_recipe(method)
     for key, value in values.items():
         r.set(key, value)
-    if "lora.r" in values and "lora.alpha" not in values:
-        r.lora.alpha = 2 * r.lora.r
+    derive_defaults(r, given=values, changed=values)
     return r
 
 
