@@ -13,7 +13,8 @@ from run_dirs import MEMORY_ANSWER, MEMORY_PROMPT, RunCache
 from tuitune import cli
 from tuitune.core import evaluate as ev
 from tuitune.core.errors import UserError
-from tuitune.core.tuned import quiet_libraries, read_run
+from tuitune.core.runs import read_run
+from tuitune.core.tuned import quiet_libraries
 
 # ------------------------------------------------------------------------------ pure metrics
 

@@ -20,7 +20,8 @@ from tuitune import cli
 from tuitune.core import export
 from tuitune.core.errors import UserError
 from tuitune.core.recipe import load_recipe, save_recipe
-from tuitune.core.tuned import quiet_libraries, read_run
+from tuitune.core.runs import read_run
+from tuitune.core.tuned import quiet_libraries
 
 LOGITS_ATOL = 1e-5
 

@@ -1,9 +1,29 @@
-"""argparse value types shared by the chat, eval and export commands: clear messages, exit 2."""
+"""What the subcommands share in argparse: value types with clear messages (exit 2) and `--runs-dir`."""
 
 from __future__ import annotations
 
 import argparse
 import math
+
+# Where each parser level keeps its --runs-dir, most specific first: a nested action (`runs watch`),
+# the subcommand, then `tuitune --runs-dir DIR COMMAND` (argparse copies a subparser's defaults over
+# its parent's values, so every level needs a name of its own).
+_RUNS_DIR_DESTS = ("action_runs_dir", "command_runs_dir", "runs_dir")
+
+
+def add_runs_dir(parser: argparse.ArgumentParser, nested: bool = False) -> None:
+    """Give a (sub)command `--runs-dir`; read it back with `runs_dir(args)`."""
+    parser.add_argument("--runs-dir", dest=_RUNS_DIR_DESTS[0 if nested else 1], default=None, metavar="RUNS_DIR",
+                        help="where runs live (default: ./runs)")
+
+
+def runs_dir(args: argparse.Namespace) -> str:
+    """The runs folder the command line names, at whichever level it was given; ./runs by default."""
+    for dest in _RUNS_DIR_DESTS:
+        value = getattr(args, dest, None)
+        if value:
+            return value
+    return "runs"
 
 
 def _number(text: str) -> float:
@@ -14,6 +34,13 @@ def _number(text: str) -> float:
     if math.isnan(value) or math.isinf(value):
         raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
     return value
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
 
 
 def non_negative_float(text: str) -> float:
@@ -31,20 +58,14 @@ def top_p_value(text: str) -> float:
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
     return value
 
 
 def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text} is negative; use 0 or more")
     return value

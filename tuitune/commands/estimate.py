@@ -137,9 +137,10 @@ def _available(args: argparse.Namespace) -> tuple[int | None, str, bool]:
 
         ram = ram_info().available_bytes
         return ram, "free RAM here", False
+    from tuitune.commands._args import runs_dir
     from tuitune.core.hardware import probe
 
-    report = probe(getattr(args, "runs_dir", "runs") or "runs")
+    report = probe(runs_dir(args))
     if not report.gpus:
         return None, "no GPU here", True
     usable = [g for g in report.gpus if g.free_bytes is not None]

@@ -9,6 +9,8 @@ HELP = "save a run's adapter (--adapter OUT) or a merged full model (--merge OUT
 
 
 def register(parser: argparse.ArgumentParser) -> None:
+    from tuitune.commands._args import add_runs_dir
+
     parser.add_argument("target", metavar="RUN", help="a run name (in --runs-dir) or a run folder")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--adapter", metavar="OUT", help="copy the adapter to OUT with a README naming the base model and the recipe")
@@ -20,15 +22,16 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="QLoRA merges: into the dequantized 4/8-bit base (default: the model as trained and tested) or the original unquantized weights",
     )
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists and is not empty")
-    parser.add_argument("--runs-dir", dest="export_runs_dir", default=None, help="where runs live (default: ./runs)")
+    add_runs_dir(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from tuitune.commands._args import runs_dir
     from tuitune.core import export
-    from tuitune.core.tuned import quiet_libraries, require_run
+    from tuitune.core.runs import find_run
+    from tuitune.core.tuned import quiet_libraries
 
-    runs_dir = args.export_runs_dir or getattr(args, "runs_dir", None) or "runs"
-    run_path = require_run(args.target, runs_dir)
+    run_path = find_run(args.target, runs_dir(args)).path
 
     def show(p) -> None:
         print(f"  {p.message}", file=sys.stderr, flush=True)

@@ -14,9 +14,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tuitune.commands._args import runs_dir
     from tuitune.core.hardware import probe
 
-    report = probe(getattr(args, "runs_dir", "runs") or "runs")
+    report = probe(runs_dir(args))
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0

@@ -9,22 +9,22 @@ HELP = "list training runs, or follow one live (runs watch NAME)"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
+    from tuitune.commands._args import add_runs_dir
+
     parser.add_argument("--json", action="store_true", help="print the list as JSON")
-    parser.add_argument("--runs-dir", dest="dir", default=None, metavar="RUNS_DIR", help="runs folder (default ./runs)")
+    add_runs_dir(parser)
     sub = parser.add_subparsers(dest="runs_command", metavar="ACTION")
     w = sub.add_parser("watch", help="print a run's events (its whole history, then live) until it ends")
     w.add_argument("name", metavar="NAME")
-    w.add_argument("--runs-dir", dest="watch_dir", default=None, metavar="RUNS_DIR", help="runs folder (default ./runs)")
-
-
-def _runs_dir(args: argparse.Namespace) -> str:
-    return getattr(args, "watch_dir", None) or args.dir or getattr(args, "runs_dir", None) or "runs"
+    add_runs_dir(w, nested=True)
 
 
 def run(args: argparse.Namespace) -> int:
+    from tuitune.commands._args import runs_dir
+
     if args.runs_command == "watch":
-        return watch(args.name, _runs_dir(args))
-    return list_(_runs_dir(args), as_json=args.json)
+        return watch(args.name, runs_dir(args))
+    return list_(runs_dir(args), as_json=args.json)
 
 
 def list_(runs_dir: str, as_json: bool = False) -> int:

@@ -10,6 +10,8 @@ HELP = "train a recipe (in the background with --detach; continue a run with --r
 
 
 def register(parser: argparse.ArgumentParser) -> None:
+    from tuitune.commands._args import add_runs_dir
+
     parser.add_argument("recipe", nargs="?", metavar="RECIPE", help="a .toml recipe")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe key, e.g. --set train.epochs=2 (repeatable)")
@@ -18,8 +20,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detach", action="store_true",
                         help="return at once; training continues after the terminal closes")
     parser.add_argument("--resume", default=None, metavar="NAME", help="continue a stopped or crashed run from its last checkpoint")
-    parser.add_argument("--runs-dir", dest="resume_runs_dir", default=None, metavar="RUNS_DIR",
-                        help="where --resume looks for NAME (default ./runs)")
+    add_runs_dir(parser)
     parser.add_argument("--nproc", type=int, default=1, metavar="N",
                         help="processes (GPUs) to train with, through accelerate's launcher (default 1)")
 
@@ -47,6 +48,7 @@ def _load(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from tuitune.commands._args import runs_dir
     from tuitune.core.engine.launch import start_training
     from tuitune.core.errors import UserError
     from tuitune.core.runs import find_run
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.recipe or args.overrides:
             raise UserError("--resume continues a run with its own frozen recipe", "drop RECIPE and --set")
-        run_dir = find_run(args.resume, args.resume_runs_dir or getattr(args, "runs_dir", None) or "runs").path
+        run_dir = find_run(args.resume, runs_dir(args)).path
         started = start_training(None, run_dir, resume=True, nproc=args.nproc)
     elif args.recipe:
         started = start_training(_load(args), args.run_dir, nproc=args.nproc)

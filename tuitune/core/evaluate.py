@@ -270,7 +270,8 @@ def evaluate_run(
     are answered for exact match and F1. Checks the run before loading anything.
     """
     from tuitune.core.chat import ChatSession, GenerationSettings
-    from tuitune.core.tuned import load_base_for, load_run_model, open_finished_run
+    from tuitune.core.runs import open_finished_run
+    from tuitune.core.tuned import load_base_for, load_run_model
 
     start = time.perf_counter()
     run = open_finished_run(run_path)

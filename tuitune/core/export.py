@@ -24,7 +24,7 @@ from typing import Any
 from tuitune.core.errors import UserError
 from tuitune.core.progress import ProgressFn, report
 from tuitune.core.recipe import PROMPT_METHODS, to_toml
-from tuitune.core.tuned import RunFolder, open_finished_run, read_run
+from tuitune.core.runs import RunDirectory, open_finished_run, read_run
 
 METADATA_FILE = "tuitune.json"
 # Not "recipe.toml": that name marks a run folder, and an export is a model or an adapter.
@@ -61,7 +61,7 @@ class ExportResult:
 # ------------------------------------------------------------------------------ up-front checks
 
 
-def check_adapter_export(run_path: str | Path) -> RunFolder:
+def check_adapter_export(run_path: str | Path) -> RunDirectory:
     """The run, if its adapter can be exported; UserError otherwise. Loads nothing."""
     run = read_run(run_path)
     if not run.is_peft:
@@ -72,7 +72,7 @@ def check_adapter_export(run_path: str | Path) -> RunFolder:
     return open_finished_run(run.path)
 
 
-def check_merge(run_path: str | Path, qlora_base: str = "quantized") -> tuple[RunFolder, list[str]]:
+def check_merge(run_path: str | Path, qlora_base: str = "quantized") -> tuple[RunDirectory, list[str]]:
     """(run, warnings) if a merge can work; UserError saying why not otherwise. Loads nothing."""
     if qlora_base not in QLORA_BASES:
         raise UserError(f"qlora base '{qlora_base}' is not known", "one of " + ", ".join(QLORA_BASES))
@@ -175,13 +175,13 @@ def merge_dtype_name(recipe: Any, config_dtype: str | None) -> str:
     return "float32"
 
 
-def _merge_into(run: RunFolder, staging: Path, device: str, progress: ProgressFn | None, *, from_quantized: bool) -> None:
+def _merge_into(run: RunDirectory, staging: Path, device: str, progress: ProgressFn | None, *, from_quantized: bool) -> None:
     import torch
     from peft import PeftModel
 
     from tuitune.core.chat import training_chat_template
-    from tuitune.core.models.loading import load_base_model
     from tuitune.core.models import resolve_model
+    from tuitune.core.models.loading import load_base_model
     from tuitune.core.tuned import tokenizer_for_run
 
     recipe = run.recipe.copy()
@@ -223,7 +223,7 @@ def _checkpoint_dtype(folder: Path) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _portable_base_name(config_path: Path, run: RunFolder) -> None:
+def _portable_base_name(config_path: Path, run: RunDirectory) -> None:
     """Name the base by its hub id rather than this machine's cache path, when it has one."""
     from tuitune.core.models import HUB_ID_RE
 
@@ -235,7 +235,7 @@ def _portable_base_name(config_path: Path, run: RunFolder) -> None:
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def _describe(folder: Path, run: RunFolder, *, kind: str, warnings: list[str]) -> None:
+def _describe(folder: Path, run: RunDirectory, *, kind: str, warnings: list[str]) -> None:
     """README.md, tuitune.json and the recipe: the folder explains itself without tuitune."""
     from tuitune import __version__
 
@@ -257,7 +257,7 @@ def _describe(folder: Path, run: RunFolder, *, kind: str, warnings: list[str]) -
     (folder / "README.md").write_text(_readme(run, kind, warnings), encoding="utf-8")
 
 
-def _readme(run: RunFolder, kind: str, warnings: list[str]) -> str:
+def _readme(run: RunDirectory, kind: str, warnings: list[str]) -> str:
     recipe = run.recipe
     base = recipe.model.name_or_path
     lines = [f"# {run.name}", ""]

@@ -1,13 +1,12 @@
-"""Opening a finished run (or a plain model) for chat, evaluation and export.
+"""Loading a finished run's tuned model (or a plain model) for chat, evaluation and export.
 
-A run folder holds the frozen `recipe.toml` and its result: `adapter/` for PEFT methods (put back
-on the base model loaded exactly as in training, 4-bit for QLoRA) or `model/` for full and freeze
-runs (a complete model). See docs/architecture.md, "Run directory".
+A run's result (`RunDirectory.result_dir`) is `adapter/` for PEFT methods, put back on the base
+model loaded exactly as in training (4-bit for QLoRA), or `model/` for full and freeze runs (a
+complete model). Finding and reading the run folder is tuitune.core.runs.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,141 +16,16 @@ from tuitune.core.errors import UserError
 if TYPE_CHECKING:
     from tuitune.core.models import ModelSource
     from tuitune.core.recipe import Recipe
+    from tuitune.core.runs import RunDirectory
 
-RECIPE_FILE = "recipe.toml"
-ADAPTER_DIR = "adapter"
-MODEL_DIR = "model"
-EVAL_DIR = "eval"
-
-
-@dataclass(frozen=True)
-class RunFolder:
-    """A run folder whose recipe has been read; the result may or may not exist yet."""
-
-    path: Path
-    recipe: Recipe
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def method(self) -> str:
-        return self.recipe.method.type
-
-    @property
-    def is_peft(self) -> bool:
-        return self.recipe.is_peft
-
-    @property
-    def adapter_dir(self) -> Path:
-        return self.path / ADAPTER_DIR
-
-    @property
-    def model_dir(self) -> Path:
-        return self.path / MODEL_DIR
-
-    @property
-    def eval_dir(self) -> Path:
-        return self.path / EVAL_DIR
-
-    @property
-    def result_dir(self) -> Path:
-        """adapter/ for PEFT methods, model/ for full and freeze runs."""
-        return self.adapter_dir if self.is_peft else self.model_dir
-
-    def has_result(self) -> bool:
-        d = self.result_dir
-        marker = "adapter_config.json" if self.is_peft else "config.json"
-        return (d / marker).is_file()
-
-    def status_line(self) -> str:
-        """What status.json says about the run, in a few words ("" when there is none)."""
-        try:
-            status = json.loads((self.path / "status.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return ""
-        if not isinstance(status, dict):
-            return ""
-        text = f"status: {status.get('status', '?')}"
-        if status.get("step") is not None and status.get("max_steps"):
-            text += f", step {status['step']}/{status['max_steps']}"
-        return text
-
-
-def is_run_folder(path: Path) -> bool:
-    return path.is_dir() and (path / RECIPE_FILE).is_file()
-
-
-def find_run(target: str, runs_dir: str | Path = "runs") -> Path | None:
-    """The run folder `target` names: a path to a run folder, or a run name inside runs_dir."""
-    path = Path(target).expanduser()
-    if is_run_folder(path):
-        return path.resolve()
-    if "/" not in target and "\\" not in target:
-        candidate = Path(runs_dir) / target
-        if is_run_folder(candidate):
-            return candidate.resolve()
-    return None
-
-
-def require_run(target: str, runs_dir: str | Path = "runs") -> Path:
-    """find_run, or a UserError naming the runs there are."""
-    path = find_run(target, runs_dir)
-    if path is None:
-        raise UserError(f"'{target}' is not a run ({known_runs(runs_dir)})", "give a run name or a run folder holding recipe.toml")
-    return path
-
-
-def known_runs(runs_dir: str | Path) -> str:
-    runs = list_run_names(runs_dir)
-    return f"runs in {runs_dir}/: {', '.join(runs)}" if runs else f"no runs in {runs_dir}/"
-
-
-def list_run_names(runs_dir: str | Path = "runs") -> list[str]:
-    root = Path(runs_dir)
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if is_run_folder(p))
-
-
-def read_run(path: str | Path) -> RunFolder:
-    """Read a run folder's frozen recipe. Raises UserError naming the file and its problems."""
-    from tuitune.core.recipe import load_recipe
-
-    path = Path(path)
-    recipe_path = path / RECIPE_FILE
-    if not path.is_dir():
-        raise UserError(f"run folder {path} does not exist", "give a run folder or a run name from the runs folder")
-    if not recipe_path.is_file():
-        raise UserError(f"{path} is not a run folder: it has no {RECIPE_FILE}", "runs are written by `tuitune train`")
-    recipe, problems = load_recipe(recipe_path)
-    if problems:
-        shown = "; ".join(p.format() for p in problems[:3])
-        raise UserError(f"{recipe_path}: {shown}", "fix the recipe copy, or train the run again")
-    return RunFolder(path.resolve(), recipe)
-
-
-def open_finished_run(path: str | Path) -> RunFolder:
-    """Like read_run, but also require the trained result (adapter/ or model/)."""
-    run = read_run(path)
-    if not run.has_result():
-        where = f"{run.result_dir.name}/"
-        status = run.status_line()
-        raise UserError(
-            f"run '{run.name}' has no {where} yet: training has not finished" + (f" ({status})" if status else ""),
-            f"wait for it to finish (tuitune runs watch {run.name}), or train it: tuitune train {run.path / RECIPE_FILE}",
-        )
-    return run
-
-
-def resolve_target(target: str, runs_dir: str | Path = "runs") -> RunFolder | ModelSource:
+def resolve_target(target: str, runs_dir: str | Path = "runs") -> RunDirectory | ModelSource:
     """A run (folder or name) or, failing that, a model (folder, hub id, .gguf)."""
     from tuitune.core.models import HUB_ID_RE, resolve_model
+    from tuitune.core.runs import known_runs, locate_run, open_finished_run
 
-    run_path = find_run(target, runs_dir)
-    if run_path is not None:
-        return open_finished_run(run_path)
+    run = locate_run(target, runs_dir)
+    if run is not None:
+        return open_finished_run(run.path)
     path = Path(target).expanduser()
     if path.is_dir() and (path / "adapter_config.json").is_file():
         raise UserError(
@@ -178,7 +52,7 @@ class LoadedModel:
     tokenizer: Any
     kind: str
     label: str
-    run: RunFolder | None = None
+    run: RunDirectory | None = None
     recipe: Recipe | None = None
     device: str = "cpu"
 
@@ -203,7 +77,7 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message="Position ids are not supported for parameter efficient tuning")
 
 
-def tokenizer_for_run(run: RunFolder, fallback: Any) -> Any:
+def tokenizer_for_run(run: RunDirectory, fallback: Any) -> Any:
     """A tokenizer saved with the result wins (the engine may have set pad token or template)."""
     if (run.result_dir / "tokenizer_config.json").is_file():
         return _tokenizer_in(run.result_dir, run.recipe)
@@ -217,7 +91,7 @@ def _tokenizer_in(folder: Path, recipe: Recipe) -> Any:
     return load_tokenizer(source, trust_remote_code=recipe.model.trust_remote_code)
 
 
-def load_run_model(run: RunFolder, device: str | None = None) -> LoadedModel:
+def load_run_model(run: RunDirectory, device: str | None = None) -> LoadedModel:
     """The tuned model of a finished run: base + adapter, or the full model/."""
     from tuitune.core.models.loading import load_base_model, pick_device
 
@@ -243,7 +117,7 @@ def load_run_model(run: RunFolder, device: str | None = None) -> LoadedModel:
     return LoadedModel(model, tokenizer, kind, f"{run.name} ({run.method})", run, recipe, device)
 
 
-def load_base_for(run: RunFolder, device: str | None = None) -> LoadedModel:
+def load_base_for(run: RunDirectory, device: str | None = None) -> LoadedModel:
     """The run's base model on its own (as loaded for training: 4-bit for QLoRA)."""
     from tuitune.core.models.loading import load_base_model, pick_device
 
@@ -267,8 +141,10 @@ def load_plain_model(source: ModelSource, device: str | None = None) -> LoadedMo
 
 def load_target(target: str, runs_dir: str | Path = "runs", device: str | None = None) -> LoadedModel:
     """Load whatever `target` names: a finished run (tuned model) or a plain model."""
+    from tuitune.core.models import ModelSource
+
     resolved = resolve_target(target, runs_dir)
-    if isinstance(resolved, RunFolder):
+    if not isinstance(resolved, ModelSource):
         return load_run_model(resolved, device)
     return load_plain_model(resolved, device)
 
@@ -276,8 +152,8 @@ def load_target(target: str, runs_dir: str | Path = "runs", device: str | None =
 def _load_full(folder: Path, recipe: Recipe, device: str) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM
 
-    from tuitune.core.models.loading import weight_dtype
     from tuitune.core.models import load_tokenizer
+    from tuitune.core.models.loading import weight_dtype
 
     model = AutoModelForCausalLM.from_pretrained(
         str(folder), dtype=weight_dtype(recipe, device), trust_remote_code=recipe.model.trust_remote_code

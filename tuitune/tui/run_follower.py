@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 from textual.worker import get_current_worker
 
-from tuitune.core.runs.history import RunHistory
 from tuitune.core.runs import RunDirectory, RunSummary
+from tuitune.core.runs.history import RunHistory
 from tuitune.tui.i18n import t
 
 if TYPE_CHECKING:

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuitune.core.models import catalog
 from tuitune.core.errors import UserError
+from tuitune.core.models import catalog
 
 HOW_TO_NAME_A_MODEL = (
     "give a local folder with config.json, a .gguf file, a hub id (org/name, fetched when online), "

@@ -4,116 +4,39 @@
 runs/NAME/recipe.toml   frozen recipe        events.jsonl  append-only events
           status.json   current state        train.log     the trainer's stdout/stderr
           checkpoints/  resumable states     adapter/ or model/   the result
-          lock          held (fcntl.flock) while a trainer owns the run
+          eval/         evaluation reports   lock          held (fcntl.flock) while a trainer owns the run
           stop          present when someone asked the trainer to stop
 ```
-Standard library only (plus psutil for memory-free liveness checks): the TUI imports this at start-up.
+`RunDirectory` is the one model of a run folder: paths, status, events, the lock, checkpoints, the
+frozen recipe and the trained result. Standard library only (plus psutil for liveness checks): the
+TUI imports this at start-up.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
-import math
 import os
 import signal
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuitune.core.errors import UserError
+from tuitune.core.runs.events_io import EventWriter, json_safe, read_events, write_json_atomic
+from tuitune.core.runs.lock import LockBusy, RunLock, holder_pid, lock_held, take_lock
+
+if TYPE_CHECKING:
+    from tuitune.core.recipe import Recipe
 
 # Statuses a live trainer passes through; a run left in one of these by a dead trainer crashed.
 ACTIVE_STATUSES = ("starting", "loading", "training", "evaluating", "saving", "stopping")
 FINAL_STATUSES = ("stopped", "done", "failed")
-EVENT_TYPES = ("start", "status", "step", "eval", "checkpoint", "log", "warning", "done", "error")
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe copy: NaN/inf become null (strict JSON readers reject them)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write to a temp file in the same folder and rename it over the target: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(_clean(data), f, indent=1)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-# --------------------------------------------------------------------------- events
-
-
-class EventWriter:
-    """Appends one JSON object per line. Each line goes out in a single write() on an O_APPEND file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-
-    def write(self, type: str, **fields: Any) -> dict[str, Any]:
-        event = {"time": time.time(), "type": type, **fields}
-        line = (json.dumps(_clean(event), ensure_ascii=False) + "\n").encode("utf-8")
-        os.write(self._fd, line)
-        return event
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def __enter__(self) -> EventWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def read_events(path: str | Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """Complete events from byte `offset` on, and the offset to continue from.
-
-    A last line without its newline is still being written: it is left for the next call.
-    A line that is not valid JSON (a disk hiccup) is skipped rather than stopping the reader.
-    """
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read()
-    except FileNotFoundError:
-        return [], offset
-    end = data.rfind(b"\n")
-    if end < 0:
-        return [], offset
-    events: list[dict[str, Any]] = []
-    for raw in data[: end + 1].splitlines():
-        if not raw.strip():
-            continue
-        try:
-            event = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        if isinstance(event, dict):
-            events.append(event)
-    return events, offset + end + 1
-
-
-# --------------------------------------------------------------------------- summary
+RECIPE_FILE = "recipe.toml"
+STATUS_FILE = "status.json"
 
 
 @dataclass
@@ -136,10 +59,7 @@ class RunSummary:
     error: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(asdict(self))
-
-
-# --------------------------------------------------------------------------- the run directory
+        return json_safe(asdict(self))
 
 
 class RunDirectory:
@@ -155,9 +75,9 @@ class RunDirectory:
     def name(self) -> str:
         return self.path.name
 
-    recipe_path = property(lambda self: self.path / "recipe.toml")
+    recipe_path = property(lambda self: self.path / RECIPE_FILE)
     events_path = property(lambda self: self.path / "events.jsonl")
-    status_path = property(lambda self: self.path / "status.json")
+    status_path = property(lambda self: self.path / STATUS_FILE)
     log_path = property(lambda self: self.path / "train.log")
     checkpoints_dir = property(lambda self: self.path / "checkpoints")
     adapter_dir = property(lambda self: self.path / "adapter")
@@ -168,6 +88,10 @@ class RunDirectory:
 
     # ---- existence and recipe
 
+    def is_run(self) -> bool:
+        """Whether tuitune wrote a run here: the folder holds the frozen recipe or a status."""
+        return self.path.is_dir() and (self.recipe_path.is_file() or self.status_path.is_file())
+
     def has_history(self) -> bool:
         """Whether a trainer ever wrote here (status or events), as opposed to a freshly prepared folder."""
         return self.events_path.exists() and self.events_path.stat().st_size > 0
@@ -175,16 +99,32 @@ class RunDirectory:
     def create(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
 
-    def load_recipe(self):
-        """The frozen recipe. Raises UserError naming the file and the problems."""
+    def load_recipe(self) -> Recipe:
+        """Read the frozen recipe. Raises UserError naming the file and its problems."""
         from tuitune.core.recipe import load_recipe
 
-        if not self.recipe_path.exists():
-            raise UserError(f"{self.path} has no recipe.toml: not a tuitune run", "give a run name from `tuitune runs`")
+        if not self.path.is_dir():
+            raise UserError(f"run folder {self.path} does not exist", "give a run folder or a run name from the runs folder")
+        if not self.recipe_path.is_file():
+            raise UserError(f"{self.path} is not a run folder: it has no {RECIPE_FILE}", "runs are written by `tuitune train`")
         recipe, problems = load_recipe(self.recipe_path)
         if problems:
-            raise UserError("; ".join(p.format(str(self.recipe_path)) for p in problems[:5]))
+            shown = "; ".join(p.format() for p in problems[:3])
+            raise UserError(f"{self.recipe_path}: {shown}", "fix the recipe copy, or train the run again")
         return recipe
+
+    @cached_property
+    def recipe(self) -> Recipe:
+        """The frozen recipe, read once (load_recipe's errors)."""
+        return self.load_recipe()
+
+    @property
+    def method(self) -> str:
+        return self.recipe.method.type
+
+    @property
+    def is_peft(self) -> bool:
+        return self.recipe.is_peft
 
     # ---- status.json
 
@@ -200,8 +140,18 @@ class RunDirectory:
         data = self.read_status()
         data.update(fields)
         data["updated"] = time.time()
-        _write_json_atomic(self.status_path, data)
+        write_json_atomic(self.status_path, data)
         return data
+
+    def status_line(self) -> str:
+        """What status.json says about the run, in a few words ("" when there is none)."""
+        status = self.read_status()
+        if not status:
+            return ""
+        text = f"status: {status.get('status', '?')}"
+        if status.get("step") is not None and status.get("max_steps"):
+            text += f", step {status['step']}/{status['max_steps']}"
+        return text
 
     # ---- events
 
@@ -262,57 +212,48 @@ class RunDirectory:
                 return p
         return self.last_checkpoint()
 
+    @property
+    def result_dir(self) -> Path:
+        """Where the method's final result goes: adapter/ for PEFT methods, model/ for full and freeze."""
+        return self.adapter_dir if self.is_peft else self.model_dir
+
+    def has_result(self) -> bool:
+        """Whether the final result is complete (it appears at once, renamed into place)."""
+        marker = "adapter_config.json" if self.is_peft else "config.json"
+        return (self.result_dir / marker).is_file()
+
+    def require_result(self) -> RunDirectory:
+        """This run, or a UserError saying training has not finished (with what status.json says)."""
+        if not self.has_result():
+            status = self.status_line()
+            raise UserError(
+                f"run '{self.name}' has no {self.result_dir.name}/ yet: training has not finished" + (f" ({status})" if status else ""),
+                f"wait for it to finish (tuitune runs watch {self.name}), or train it: tuitune train {self.recipe_path}",
+            )
+        return self
+
     # ---- the lock
 
     def is_locked(self) -> bool:
-        """Whether a trainer holds the run now. Probes with a shared lock, released at once."""
-        try:
-            fd = os.open(self.lock_path, os.O_RDONLY)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError as e:
-            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                return True
-            raise
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return False
-        finally:
-            os.close(fd)
+        """Whether a trainer holds the run now."""
+        return lock_held(self.lock_path)
 
     def holder_pid(self) -> int | None:
-        try:
-            text = self.lock_path.read_text().strip()
-            return int(text) if text else None
-        except (FileNotFoundError, ValueError):
-            return None
+        return holder_pid(self.lock_path)
 
     def acquire_lock(self, pid: int | None = None, wait_s: float = 1.0) -> RunLock:
         """Take the run for this process (or hand it to `pid` later). Raises UserError naming the holder."""
         self.create()
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as e:
-                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    os.close(fd)
-                    raise
-                # A reader's probe holds a shared lock for microseconds: retry briefly before giving up.
-                if time.monotonic() > deadline:
-                    os.close(fd)
-                    holder = self.holder_pid()
-                    who = f"pid {holder}" if holder else "another process"
-                    raise UserError(
-                        f"run {self.path} is in use by a trainer ({who})",
-                        f"watch it with `tuitune runs watch {self.name}`, stop it with `tuitune stop {self.name}`, "
-                        "or pick another name with --set name=...",
-                    ) from None
-                time.sleep(0.05)
+        try:
+            fd = take_lock(self.lock_path, wait_s)
+        except LockBusy:
+            holder = self.holder_pid()
+            who = f"pid {holder}" if holder else "another process"
+            raise UserError(
+                f"run {self.path} is in use by a trainer ({who})",
+                f"watch it with `tuitune runs watch {self.name}`, stop it with `tuitune stop {self.name}`, "
+                "or pick another name with --set name=...",
+            ) from None
         lock = RunLock(self, fd)
         lock.set_holder(pid or os.getpid())
         return lock
@@ -369,30 +310,16 @@ class RunDirectory:
         )
 
 
-class RunLock:
-    """An exclusive flock on runs/NAME/lock; the file names the holder's pid for messages."""
+def read_run(path: str | Path) -> RunDirectory:
+    """A run folder with its frozen recipe read and checked (UserError naming the file otherwise)."""
+    run = RunDirectory(Path(path).resolve())
+    run.recipe  # noqa: B018 - read now, so a broken recipe fails here with its file name
+    return run
 
-    def __init__(self, run: RunDirectory, fd: int) -> None:
-        self.run = run
-        self.fd = fd
 
-    def set_holder(self, pid: int) -> None:
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, str(pid).encode(), 0)
-
-    def release(self) -> None:
-        if self.fd >= 0:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self.fd, 0)
-                fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = -1
-
-    def __enter__(self) -> RunLock:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+def open_finished_run(path: str | Path) -> RunDirectory:
+    """Like read_run, but also require the trained result (adapter/ or model/)."""
+    return read_run(path).require_result()
 
 
 def _is_trainer(pid: int) -> bool:
@@ -417,66 +344,3 @@ def _recipe_bits(path: Path) -> dict[str, str]:
     method = raw.get("method", {}).get("type", "") if isinstance(raw.get("method"), dict) else ""
     model = raw.get("model", {}).get("name_or_path", "") if isinstance(raw.get("model"), dict) else ""
     return {"method": str(method), "model": str(model)}
-
-
-def list_runs(runs_dir: str | Path = "runs") -> list[RunSummary]:
-    """Every run under runs_dir, newest first."""
-    root = Path(runs_dir)
-    if not root.is_dir():
-        return []
-    out = []
-    for child in root.iterdir():
-        if child.is_dir() and ((child / "recipe.toml").exists() or (child / "status.json").exists()):
-            out.append(RunDirectory(child).summary())
-    out.sort(key=lambda s: (s.started or 0.0, s.name), reverse=True)
-    return out
-
-
-def run_choices(runs_dir: str | Path = "runs", preferred: str | None = None) -> tuple[list[str], str | None]:
-    """Every run's name, newest first, and the one to offer first: `preferred`, else the newest done."""
-    runs = list_runs(runs_dir)
-    finished = [r.name for r in runs if r.status == "done"]
-    return [r.name for r in runs], preferred or (finished[0] if finished else None)
-
-
-def find_run(name_or_path: str, runs_dir: str | Path = "runs") -> RunDirectory:
-    """A run by name (under runs_dir) or by path. Raises UserError listing what exists."""
-    candidates = [Path(name_or_path), Path(runs_dir) / name_or_path]
-    for p in candidates:
-        if (p / "recipe.toml").exists() or (p / "status.json").exists():
-            return RunDirectory(p)
-    names = [s.name for s in list_runs(runs_dir)]
-    known = f"runs in {runs_dir}: " + ", ".join(names[:10]) if names else f"no runs in {runs_dir}"
-    raise UserError(f"no run named '{name_or_path}'", known)
-
-
-def check_deletable(run: RunDirectory) -> None:
-    """UserError when `run` must not be deleted now: a trainer holds it (or it is not a run)."""
-    if not (run.recipe_path.exists() or run.status_path.exists()):
-        raise UserError(f"{run.path} is not a tuitune run (no recipe.toml or status.json)", "give a run name from `tuitune runs`")
-    if run.is_locked():
-        holder = run.holder_pid()
-        who = f" (pid {holder})" if holder else ""
-        raise UserError(
-            f"run {run.name} is in use by a trainer{who}: it cannot be deleted while it trains",
-            f"stop it first (`tuitune stop {run.name}`), then delete it once it has stopped",
-        )
-
-
-def delete_run(run: RunDirectory) -> None:
-    """Remove a run folder and everything in it. Refuses a run a trainer holds.
-
-    The run's lock is taken for the deletion, so no trainer can start (resume) in it meanwhile.
-    """
-    import shutil
-
-    check_deletable(run)
-    try:
-        lock = run.acquire_lock(wait_s=0.2)
-    except UserError:
-        check_deletable(run)  # a trainer took it just now: say so in the deletion's words
-        raise
-    try:
-        shutil.rmtree(run.path)
-    finally:
-        lock.release()

@@ -334,12 +334,12 @@ class ChatScreen(TuituneScreen):
         tabs.active = "eval-pane" if tabs.active == "chat-pane" else "chat-pane"
 
     def action_evaluate(self) -> None:
-        from tuitune.core.tuned import find_run
+        from tuitune.core.runs import locate_run
 
         panel = self.query_one(EvalPanel)
         self.query_one(TabbedContent).active = "eval-pane"
         target = self.query_one("#chat-target", Input).value.strip()
-        run = find_run(target, self.app.runs_dir) if target else None
+        run = locate_run(target, self.app.runs_dir)
         if run is None:
             panel.say(self.t("eval.need_run"), error=True)
             return
@@ -347,7 +347,7 @@ class ChatScreen(TuituneScreen):
         self._eval_request += 1
         self.evaluating = True
         panel.say(self.t("eval.running", run=run.name, stage=""))
-        self._evaluate(self._eval_request, str(run))
+        self._evaluate(self._eval_request, str(run.path))
 
     @work(thread=True, exit_on_error=False, group="chat-eval")
     def _evaluate(self, request: int, run: str) -> None:

@@ -87,7 +87,7 @@ class ExportScreen(TuituneScreen):
         self.listed = False
         self.checking = False
         self.exporting = False
-        self.checked: Any = None  # the core RunFolder that passed the check, for the current choice
+        self.checked: Any = None  # the core RunDirectory that passed the check, for the current choice
         self.result: Any = None  # the last ExportResult
         self._check_request = 0
         self._default_out = ""  # the folder last filled in for the chosen run and kind
@@ -186,10 +186,10 @@ class ExportScreen(TuituneScreen):
     def _check_run(self, request: int, name: str, kind: str, qlora_base: str) -> None:
         """The up-front feasibility check: reads the run folder only, loads no weights."""
         from tuitune.core.export import check_adapter_export, check_merge
-        from tuitune.core.tuned import require_run
+        from tuitune.core.runs import find_run
 
         try:
-            path = require_run(name, self.app.runs_dir)
+            path = find_run(name, self.app.runs_dir).path
             if kind == "adapter":
                 run, warnings = check_adapter_export(path), []
             else:

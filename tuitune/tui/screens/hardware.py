@@ -32,8 +32,8 @@ from tuitune.tui.widgets.plan_verdict import PlanVerdict
 from tuitune.tui.widgets.suggestions_list import SuggestionsList
 
 if TYPE_CHECKING:
-    from tuitune.core.recipe import Recipe
     from tuitune.core.memory.targets import PlanTarget
+    from tuitune.core.recipe import Recipe
     from tuitune.tui.widgets.plan_controls import PlanControls
 
 LIVE_EVERY_S = 1.0  # GPU utilization and memory

@@ -16,8 +16,8 @@ from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
 
 from tuitune.core.errors import UserError
-from tuitune.core.recipe import FIELDS, Problem, Recipe
 from tuitune.core.memory.targets import PlanTarget, card_target
+from tuitune.core.recipe import FIELDS, Problem, Recipe
 from tuitune.core.units import format_bytes
 from tuitune.tui.i18n import t
 from tuitune.tui.widgets.field_row import FieldRow
