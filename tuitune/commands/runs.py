@@ -37,7 +37,7 @@ def list_(runs_dir: str, as_json: bool = False) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from tuitune.core.events import duration
+    from tuitune.core.events import format_duration
 
     console = Console()
     if not runs:
@@ -52,7 +52,7 @@ def list_(runs_dir: str, as_json: bool = False) -> int:
         best = f"{r.best_eval_loss:.4f}" if isinstance(r.best_eval_loss, (int, float)) else "-"
         steps = f"{r.step}/{r.max_steps}" if r.max_steps else str(r.step)
         model = r.model if len(r.model) <= 40 else "…" + r.model[-39:]
-        table.add_row(r.name, f"[{color}]{r.status}[/]", r.method, model, steps, best, duration(r.duration_s))
+        table.add_row(r.name, f"[{color}]{r.status}[/]", r.method, model, steps, best, format_duration(r.duration_s))
     console.print(table)
     return 0
 

@@ -1,93 +1,277 @@
-"""Training events as terminal lines (rich), for `tuitune train` and `tuitune runs watch`.
+"""Training events: what a trainer writes to events.jsonl, and how each one reads as one line.
 
-Not a subcommand: shared by both. One line per event keeps the output readable in a log file or
-over a slow SSH link, where a redrawing progress bar would not be.
+Every line of events.jsonl is `{"time": <unix seconds>, "type": ..., **fields}`. The classes below
+declare each type's fields (docs/architecture.md, "Run directory", lists them); the engine builds
+them and writes them with `EventWriter.emit` (tuitune.core.runs); readers turn each parsed line into
+its class with `parse_event`. Readers stay tolerant: fields a class does not declare are dropped and
+a type nobody declared gives None, so an older reader keeps working when writers add things.
+`Event.markup()` is the one-line rendering (rich markup) that `tuitune train`, `tuitune runs watch`
+and the Train screen's log all show; `format_duration` and `format_size` are the figures in it.
+
+Adding an event type (e.g. `sample`) is one class here:
+
+    @event_type
+    @dataclass
+    class SampleEvent(Event):
+        type: ClassVar[str] = "sample"
+        step: int | None = None
+        text: str | None = None
+
+        def describe(self) -> str | None:        # its line, or leave it out for none
+            return f"sample at step {self.step}: {escape(str(self.text))}"
+
+Every field needs a default (None: absent in the file). `parse_event`, the CLI and the TUI find the
+new type through `EVENT_TYPES`; the engine writes it with `reporter.emit(SampleEvent(step=..., text=...))`;
+then list its fields in docs/architecture.md.
+
+Standard library only at import (rich is imported when a line is rendered).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from tuitune.core.units import format_bytes
+
+EVENT_TYPES: dict[str, type[Event]] = {}
 
 
-def _num(x: Any, fmt: str) -> str:
-    return format(x, fmt) if isinstance(x, (int, float)) and math.isfinite(x) else "-"
+def event_type(cls: type[Event]) -> type[Event]:
+    """Register an Event subclass under its `type` name."""
+    EVENT_TYPES[cls.type] = cls
+    return cls
 
 
-def duration(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
-        return "-"
-    s = int(round(seconds))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+def parse_event(raw: Any) -> Event | None:
+    """The typed event for one parsed line; None for a type nobody declared (or not an object)."""
+    if isinstance(raw, Event):
+        return raw
+    if not isinstance(raw, dict):
+        return None
+    cls = EVENT_TYPES.get(raw.get("type"))  # type: ignore[arg-type]
+    return cls.from_dict(raw) if cls is not None else None
 
 
-def size(n: Any) -> str:
-    if not isinstance(n, (int, float)):
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit in ("B", "KiB", "MiB") else f"{n:.1f} {unit}"
-        n /= 1024
-    return "-"
+def parse_events(raws: Any) -> list[Event]:
+    """The events of known types among `raws`, in order."""
+    return [e for e in map(parse_event, raws) if e is not None]
 
 
-def _memory(mem: Any) -> str:
-    if not isinstance(mem, dict):
-        return "-"
-    if mem.get("device") == "cuda":
-        return f"gpu {size(mem.get('allocated'))} (peak {size(mem.get('peak'))})"
-    return f"ram {size(mem.get('rss'))}"
+@dataclass
+class Event:
+    """Fields common to every event. Subclasses set `type` and declare their own fields."""
+
+    type: ClassVar[str] = ""
+    time: float | None = None
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Event:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+    def fields(self) -> dict[str, Any]:
+        """The type's own fields, as written to events.jsonl (time and type are added by the writer)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "time"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"time": self.time, "type": self.type, **self.fields()}
+
+    # Read access by name, as on the JSON object (`event["kind"]`, `event.get("steps")`).
+    def __getitem__(self, name: str) -> Any:
+        if name == "type":
+            return self.type
+        if name not in {f.name for f in dataclasses.fields(self)}:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = getattr(self, name, None) if name != "type" else self.type
+        return default if value is None else value
+
+    def describe(self) -> str | None:
+        """The line's text (rich markup) without the clock; None: not worth a line."""
+        return None
+
+    def markup(self) -> str | None:
+        """One line for a terminal or the Train screen's log: the clock, then describe()."""
+        body = self.describe()
+        if body is None:
+            return None
+        clock = time.strftime("%H:%M:%S", time.localtime(self.time if isinstance(self.time, (int, float)) else None))
+        return f"[dim]{clock}[/] {body}"
 
 
-def event_markup(e: dict[str, Any]) -> str | None:
-    """Rich markup for one event, or None for events not worth a line."""
-    from rich.markup import escape
+@event_type
+@dataclass
+class StartEvent(Event):
+    """The trainer is about to train (a resumed run appends a second `start`)."""
 
-    t = e.get("type")
-    clock = time.strftime("%H:%M:%S", time.localtime(e.get("time", time.time())))
-    head = f"[dim]{clock}[/] "
-    if t == "step":
-        return head + (
-            f"step {e.get('step')}/{e.get('max_steps')}  epoch {_num(e.get('epoch'), '.2f')}  "
-            f"loss [bold]{_num(e.get('loss'), '.4f')}[/]  lr {_num(e.get('lr'), '.2e')}  "
-            f"grad {_num(e.get('grad_norm'), '.2f')}  {_num(e.get('tokens_per_s'), ',.0f')} tok/s  "
-            f"elapsed {duration(e.get('elapsed_s'))}  eta {duration(e.get('eta_s'))}  {_memory(e.get('memory'))}"
+    type: ClassVar[str] = "start"
+    name: str | None = None
+    method: str | None = None
+    model: str | None = None
+    device: str | None = None
+    n_gpus: int | None = None
+    num_train: int | None = None
+    num_eval: int | None = None
+    max_steps: int | None = None
+    epochs: float | None = None
+    trainable_params: int | None = None
+    total_params: int | None = None
+    resumed_from: int | None = None  # the checkpoint's step, None for a fresh start
+    world_size: int | None = None
+    packed: bool | None = None
+    gradient_checkpointing: bool | None = None
+    precision: str | None = None  # bf16 | fp16 | fp32, after CPU fallbacks
+
+    def describe(self) -> str:
+        from rich.markup import escape
+
+        resumed = f", resumed from step {self.resumed_from}" if self.resumed_from else ""
+        where = ", ".join(str(x) for x in (self.device, self.precision) if x)
+        return escape(
+            f"{self.method} on {self.model} ({where}): {self.num_train} train rows, {self.num_eval} eval rows, "
+            f"{self.max_steps} steps, {_count(self.trainable_params)} of {_count(self.total_params)} parameters "
+            f"trainable{resumed}"
         )
-    if t == "eval":
-        return head + f"[cyan]eval[/] step {e.get('step')}  loss [bold]{_num(e.get('eval_loss'), '.4f')}[/]  perplexity {_num(e.get('perplexity'), '.2f')}"
-    if t == "status":
-        message = escape(str(e.get("message") or ""))
-        return head + f"[blue]{e.get('status')}[/]" + (f"  {message}" if message and message != e.get("status") else "")
-    if t == "start":
-        resumed = f", resumed from step {e['resumed_from']}" if e.get("resumed_from") else ""
-        return head + escape(
-            f"{e.get('method')} on {e.get('model')} ({', '.join(str(x) for x in (e.get('device'), e.get('precision')) if x)}): "
-            f"{e.get('num_train')} train rows, "
-            f"{e.get('num_eval')} eval rows, {e.get('max_steps')} steps, "
-            f"{e.get('trainable_params'):,} of {e.get('total_params'):,} parameters trainable{resumed}"
+
+
+@event_type
+@dataclass
+class StatusEvent(Event):
+    type: ClassVar[str] = "status"
+    status: str | None = None  # starting | loading | training | evaluating | saving | stopping | stopped | done | failed
+    message: str | None = None
+
+    def describe(self) -> str:
+        from rich.markup import escape
+
+        message = escape(str(self.message or ""))
+        return f"[blue]{self.status}[/]" + (f"  {message}" if message and message != self.status else "")
+
+
+@event_type
+@dataclass
+class StepEvent(Event):
+    type: ClassVar[str] = "step"
+    step: int | None = None
+    max_steps: int | None = None
+    epoch: float | None = None
+    loss: float | None = None
+    lr: float | None = None
+    grad_norm: float | None = None
+    tokens: int | None = None  # non-padding tokens seen so far, all ranks
+    tokens_per_s: float | None = None  # since the previous step event
+    elapsed_s: float | None = None  # since this process began training
+    eta_s: float | None = None
+    # {device: "cuda" | "cpu", allocated, reserved, peak, rss} in bytes (allocated/reserved null on CPU)
+    memory: dict[str, Any] | None = None
+
+    def describe(self) -> str:
+        return (
+            f"step {self.step}/{self.max_steps}  epoch {_num(self.epoch, '.2f')}  "
+            f"loss [bold]{_num(self.loss, '.4f')}[/]  lr {_num(self.lr, '.2e')}  "
+            f"grad {_num(self.grad_norm, '.2f')}  {_num(self.tokens_per_s, ',.0f')} tok/s  "
+            f"elapsed {format_duration(self.elapsed_s)}  eta {format_duration(self.eta_s)}  {memory_text(self.memory)}"
         )
-    if t == "checkpoint":
-        return head + f"[dim]checkpoint step {e.get('step')}: {escape(str(e.get('path')))}[/]"
-    if t == "warning":
-        return head + f"[yellow]warning:[/] {escape(str(e.get('message')))}"
-    if t == "log":
-        return head + escape(str(e.get("message")))
-    if t == "error":
-        hint = f"\n  [dim]hint: {escape(str(e['hint']))}[/]" if e.get("hint") else ""
-        return head + f"[red bold]error ({e.get('kind')}):[/] {escape(str(e.get('message')))}{hint}"
-    if t == "done":
-        best = e.get("best_eval_loss")
-        best_text = f", best eval loss {_num(best, '.4f')}" if best is not None else ""
-        return head + (
-            f"[green bold]done:[/] {e.get('steps')} steps in {duration(e.get('duration_s'))}, "
-            f"train loss {_num(e.get('train_loss'), '.4f')}{best_text}; result in {escape(str(e.get('output')))}"
+
+
+@event_type
+@dataclass
+class EvalEvent(Event):
+    type: ClassVar[str] = "eval"
+    step: int | None = None
+    eval_loss: float | None = None
+    perplexity: float | None = None
+
+    def describe(self) -> str:
+        return f"[cyan]eval[/] step {self.step}  loss [bold]{_num(self.eval_loss, '.4f')}[/]  perplexity {_num(self.perplexity, '.2f')}"
+
+
+@event_type
+@dataclass
+class CheckpointEvent(Event):
+    type: ClassVar[str] = "checkpoint"
+    step: int | None = None
+    path: str | None = None
+
+    def describe(self) -> str:
+        from rich.markup import escape
+
+        return f"[dim]checkpoint step {self.step}: {escape(str(self.path))}[/]"
+
+
+@event_type
+@dataclass
+class LogEvent(Event):
+    type: ClassVar[str] = "log"
+    message: str | None = None
+
+    def describe(self) -> str:
+        from rich.markup import escape
+
+        return escape(str(self.message))
+
+
+@event_type
+@dataclass
+class WarningEvent(Event):
+    type: ClassVar[str] = "warning"
+    message: str | None = None
+
+    def describe(self) -> str:
+        from rich.markup import escape
+
+        return f"[yellow]warning:[/] {escape(str(self.message))}"
+
+
+@event_type
+@dataclass
+class DoneEvent(Event):
+    type: ClassVar[str] = "done"
+    steps: int | None = None
+    train_loss: float | None = None
+    best_eval_loss: float | None = None
+    duration_s: float | None = None
+    output: str | None = None  # the result folder
+
+    def describe(self) -> str:
+        from rich.markup import escape
+
+        best = f", best eval loss {_num(self.best_eval_loss, '.4f')}" if self.best_eval_loss is not None else ""
+        return (
+            f"[green bold]done:[/] {self.steps} steps in {format_duration(self.duration_s)}, "
+            f"train loss {_num(self.train_loss, '.4f')}{best}; result in {escape(str(self.output))}"
         )
-    return None
+
+
+@event_type
+@dataclass
+class ErrorEvent(Event):
+    type: ClassVar[str] = "error"
+    kind: str | None = None  # oom | nan | data | config | exception
+    message: str | None = None
+    hint: str | None = None
+
+    def describe(self) -> str:
+        from rich.markup import escape
+
+        hint = f"\n  [dim]hint: {escape(str(self.hint))}[/]" if self.hint else ""
+        return f"[red bold]error ({self.kind}):[/] {escape(str(self.message))}{hint}"
+
+
+def event_markup(raw: Any) -> str | None:
+    """The line for one event (a parsed JSON object or an Event); None for events without one."""
+    event = parse_event(raw)
+    return event.markup() if event is not None else None
 
 
 def print_events(console: Any, events: Any) -> dict[str, Any] | None:
-    """Print events as they come; returns the last one."""
+    """Print each event's line (on a rich Console) as it comes; returns the last event read."""
     last = None
     for event in events:
         line = event_markup(event)
@@ -95,3 +279,42 @@ def print_events(console: Any, events: Any) -> dict[str, Any] | None:
             console.print(line, highlight=False, soft_wrap=True)
         last = event
     return last
+
+
+# --------------------------------------------------------------------------- figures in the lines
+
+
+def format_duration(seconds: Any) -> str:
+    """90 -> '1:30'; 3700 -> '1:01:40'; '-' for anything that is not a duration."""
+    if not _finite(seconds) or seconds < 0:
+        return "-"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def format_size(n: Any) -> str:
+    """Bytes for a status line: whole B/KiB/MiB, GiB and TiB with one decimal; '-' when unknown."""
+    if not _finite(n):
+        return "-"
+    return format_bytes(n, digits=1 if abs(n) >= 2**30 else 0)
+
+
+def memory_text(memory: Any) -> str:
+    """A step event's memory: 'gpu 3.1 GiB (peak 3.5 GiB)' on CUDA, 'ram 812 MiB' on CPU."""
+    if not isinstance(memory, dict):
+        return "-"
+    if memory.get("device") == "cuda":
+        return f"gpu {format_size(memory.get('allocated'))} (peak {format_size(memory.get('peak'))})"
+    return f"ram {format_size(memory.get('rss'))}"
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _num(x: Any, fmt: str) -> str:
+    return format(x, fmt) if _finite(x) else "-"
+
+
+def _count(n: Any) -> str:
+    return f"{n:,}" if isinstance(n, int) else str(n)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 from textual.worker import get_current_worker
 
+from tuitune.core.events import DoneEvent, ErrorEvent, Event
 from tuitune.core.runs import RunDirectory, RunSummary
 from tuitune.core.runs.history import RunHistory
 from tuitune.tui.i18n import t
@@ -26,6 +27,7 @@ from tuitune.tui.i18n import t
 if TYPE_CHECKING:
     from textual.app import App
 
+CRASHED = "crashed"  # told like an event: the trainer died without a final status
 POLL_S = 0.2  # how often the file is read while a trainer runs (event -> chart stays well under 1 s)
 
 
@@ -118,7 +120,7 @@ class RunFollower:
                 attached.summary = message.summary
                 if message.summary is not None and message.summary.status in ("crashed", "interrupted"):
                     attached.history.status = message.summary.status
-                    notable.append({"type": "crashed", "status": message.summary.status})
+                    notable.append(CRASHED)
             self.version += 1
             if not (replay and self._quiet_replay):
                 for event in notable:
@@ -126,15 +128,15 @@ class RunFollower:
         finally:
             self._applied.set()
 
-    def _tell(self, run: RunDirectory, event: dict) -> None:
+    def _tell(self, run: RunDirectory, event: Event | str) -> None:
         """Bell and a notification: the run ended, failed, or its loss went NaN / memory ran out."""
         lang = getattr(self.app, "lang", "en")
-        if event["type"] == "done":
-            text, severity = t("train.note.done", lang, name=run.name, steps=event.get("steps")), "information"
-        elif event["type"] == "crashed":
+        if isinstance(event, DoneEvent):
+            text, severity = t("train.note.done", lang, name=run.name, steps=event.steps), "information"
+        elif isinstance(event, ErrorEvent):
+            key = {"nan": "train.note.nan", "oom": "train.note.oom"}.get(str(event.kind), "train.note.failed")
+            text, severity = t(key, lang, name=run.name, message=event.message or ""), "error"
+        else:  # CRASHED: the trainer died without a final status
             text, severity = t("train.note.crashed", lang, name=run.name), "error"
-        else:
-            key = {"nan": "train.note.nan", "oom": "train.note.oom"}.get(str(event.get("kind")), "train.note.failed")
-            text, severity = t(key, lang, name=run.name, message=event.get("message") or ""), "error"
         self.app.bell()
         self.app.notify(text, severity=severity, timeout=30 if severity == "error" else 10)

@@ -18,6 +18,7 @@ from tuitune.core.engine.failures import NonFiniteLoss
 from tuitune.core.engine.report import Reporter
 from tuitune.core.engine.resources import memory_snapshot
 from tuitune.core.engine.trainer import StepCounters
+from tuitune.core.events import CheckpointEvent, EvalEvent, StartEvent, StepEvent
 from tuitune.core.runs import RunDirectory
 
 
@@ -82,13 +83,12 @@ class EventsCallback(TrainerCallback):
         for entry in state.log_history:  # a resumed run keeps its best eval loss
             if "eval_loss" in entry:
                 self._note_eval(entry["eval_loss"])
-        self.reporter.event(
-            "start",
+        self.reporter.emit(StartEvent(
             **self.start_fields,
             max_steps=state.max_steps,
             resumed_from=state.global_step or None,
             gradient_checkpointing=_checkpointing(model),
-        )
+        ))
         self.reporter.status(
             "training",
             f"resumed at step {state.global_step}" if state.global_step else "training",
@@ -116,7 +116,7 @@ class EventsCallback(TrainerCallback):
             self._note_eval(loss)
             self.last_eval_step = state.global_step
             perplexity = math.exp(loss) if math.isfinite(loss) and loss < 700 else None
-            self.reporter.event("eval", step=state.global_step, eval_loss=loss, perplexity=perplexity)
+            self.reporter.emit(EvalEvent(step=state.global_step, eval_loss=loss, perplexity=perplexity))
             self.reporter.update(best_eval_loss=self.best_eval_loss)
         if "train_loss" in logs:
             self.train_loss = float(logs["train_loss"])
@@ -134,8 +134,7 @@ class EventsCallback(TrainerCallback):
         rate = (tokens - self._last_tokens) / window if window > 0 and tokens > self._last_tokens else None
         self._last_t, self._last_tokens = now, tokens
         loss = float(logs["loss"])
-        self.reporter.event(
-            "step",
+        self.reporter.emit(StepEvent(
             step=step,
             max_steps=state.max_steps,
             epoch=state.epoch,
@@ -147,10 +146,10 @@ class EventsCallback(TrainerCallback):
             elapsed_s=elapsed,
             eta_s=eta,
             memory=memory_snapshot(self.device),
-        )
+        ))
         self.reporter.update(step=step, max_steps=state.max_steps, epoch=state.epoch, loss=loss, tokens=tokens)
 
     def on_save(self, args, state, control, **kwargs):
         path = f"{args.output_dir}/checkpoint-{state.global_step}"
-        self.reporter.event("checkpoint", step=state.global_step, path=path)
+        self.reporter.emit(CheckpointEvent(step=state.global_step, path=path))
         self.reporter.update(last_checkpoint=path)

@@ -9,6 +9,7 @@ import os
 import time
 from typing import Any
 
+from tuitune.core.events import Event, LogEvent, StatusEvent, WarningEvent
 from tuitune.core.runs import EventWriter, RunDirectory
 
 
@@ -19,19 +20,20 @@ class Reporter:
         self._writer: EventWriter | None = None  # opened on the first event
         self.status_name = ""
 
-    def event(self, type: str, **fields: Any) -> None:
+    def emit(self, event: Event) -> None:
+        """Append one typed event (tuitune.core.events) to events.jsonl."""
         if not self.enabled:
             return
         if self._writer is None:
             self._writer = self.run.event_writer()
-        self._writer.write(type, **fields)
+        self._writer.emit(event)
 
     def status(self, status: str, message: str = "", **fields: Any) -> None:
         """A status change: one `status` event plus status.json (with any extra fields merged in)."""
         self.status_name = status
         if not self.enabled:
             return
-        self.event("status", status=status, message=message)
+        self.emit(StatusEvent(status=status, message=message))
         extra = {"finished": time.time()} if status in ("stopped", "done", "failed") else {}
         self.run.update_status(status=status, message=message, **fields, **extra)
 
@@ -41,10 +43,10 @@ class Reporter:
             self.run.update_status(**fields)
 
     def warning(self, message: str) -> None:
-        self.event("warning", message=message)
+        self.emit(WarningEvent(message=message))
 
     def log(self, message: str) -> None:
-        self.event("log", message=message)
+        self.emit(LogEvent(message=message))
 
     def claim(self, **fields: Any) -> None:
         """Record this process as the run's trainer (the pid `tuitune stop` signals)."""

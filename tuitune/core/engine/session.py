@@ -21,6 +21,7 @@ from typing import Any
 from tuitune.core.engine.failures import DataError, describe
 from tuitune.core.engine.report import Reporter
 from tuitune.core.errors import UserError
+from tuitune.core.events import DoneEvent, ErrorEvent
 from tuitune.core.runs import RunDirectory, RunLock
 
 LOCK_FD_ENV = "TUITUNE_LOCK_FD"  # a lock fd inherited from the `tuitune train` that spawned us
@@ -251,14 +252,13 @@ class TrainingSession:
         target = self.run.adapter_dir if recipe.is_peft else self.run.model_dir
         self._save(trainer, target)
         train_loss = events.train_loss if events.train_loss is not None else output.training_loss
-        self.reporter.event(
-            "done",
+        self.reporter.emit(DoneEvent(
             steps=self.step,
             train_loss=train_loss,
             best_eval_loss=events.best_eval_loss,
             duration_s=time.time() - self.started,
             output=str(target),
-        )
+        ))
         self.reporter.status("done", f"finished {self.step} steps", step=self.step, output=str(target),
                              best_eval_loss=events.best_eval_loss, train_loss=train_loss)
         return 0
@@ -292,7 +292,7 @@ class TrainingSession:
         if not isinstance(exc, UserError):
             traceback.print_exc(file=sys.stderr)  # train.log gets the details; events get one line
         print(f"error: {failure.message}" + (f"\n  hint: {failure.hint}" if failure.hint else ""), file=sys.stderr)
-        self.reporter.event("error", **failure.as_event())
+        self.reporter.emit(ErrorEvent(**failure.as_event()))
         self.reporter.status("failed", failure.message, error=failure.message, hint=failure.hint)
         return 2 if failure.kind in ("config", "data") else 1
 

@@ -10,6 +10,17 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuitune.core.events import (
+    DoneEvent,
+    ErrorEvent,
+    EvalEvent,
+    Event,
+    StartEvent,
+    StatusEvent,
+    StepEvent,
+    parse_event,
+)
+
 LOG_TAIL = 200  # events kept for the log view; the chart keeps every step
 
 
@@ -46,61 +57,63 @@ class RunHistory:
     eval_loss: Series = field(default_factory=Series)
     lr: Series = field(default_factory=Series)
     grad_norm: Series = field(default_factory=Series)
-    start: dict[str, Any] | None = None  # the latest start event
-    last_step: dict[str, Any] | None = None
+    start: StartEvent | None = None  # the latest start event
+    last_step: StepEvent | None = None
     status: str = ""
     message: str = ""
-    error: dict[str, Any] | None = None  # kind, message, hint
-    done: dict[str, Any] | None = None
+    error: ErrorEvent | None = None
+    done: DoneEvent | None = None
     best_eval_loss: float | None = None
-    recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=LOG_TAIL))
+    recent: deque[Event] = field(default_factory=lambda: deque(maxlen=LOG_TAIL))
     events_seen: int = 0
 
-    def add(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Fold events in; returns those worth telling the user about (done, error)."""
-        notable = []
-        for e in events:
+    def add(self, events: list[dict[str, Any]]) -> list[Event]:
+        """Fold events (parsed JSON lines) in; returns those worth telling the user about (done, error).
+
+        Events of types this reader does not know are counted and otherwise left alone.
+        """
+        notable: list[Event] = []
+        for raw in events:
             self.events_seen += 1
+            e = parse_event(raw)
+            if e is None:
+                continue
             self.recent.append(e)
-            kind = e.get("type")
-            if kind == "step":
-                step = e.get("step")
+            if isinstance(e, StepEvent):
                 self.last_step = e
-                self.train_loss.add(step, e.get("loss"))
-                self.lr.add(step, e.get("lr"))
-                self.grad_norm.add(step, e.get("grad_norm"))
-            elif kind == "eval":
-                self.eval_loss.add(e.get("step"), e.get("eval_loss"))
-                loss = e.get("eval_loss")
-                if _finite(loss) and (self.best_eval_loss is None or loss < self.best_eval_loss):
-                    self.best_eval_loss = float(loss)
-            elif kind == "status":
-                self.status = str(e.get("status") or "")
-                self.message = str(e.get("message") or "")
-            elif kind == "start":
+                self.train_loss.add(e.step, e.loss)
+                self.lr.add(e.step, e.lr)
+                self.grad_norm.add(e.step, e.grad_norm)
+            elif isinstance(e, EvalEvent):
+                self.eval_loss.add(e.step, e.eval_loss)
+                if _finite(e.eval_loss) and (self.best_eval_loss is None or e.eval_loss < self.best_eval_loss):
+                    self.best_eval_loss = float(e.eval_loss)
+            elif isinstance(e, StatusEvent):
+                self.status = str(e.status or "")
+                self.message = str(e.message or "")
+            elif isinstance(e, StartEvent):
                 self.start = e
-                resumed = e.get("resumed_from")
-                if isinstance(resumed, int):
+                if isinstance(e.resumed_from, int):
                     for series in (self.train_loss, self.eval_loss, self.lr, self.grad_norm):
-                        series.cut_after(resumed)
+                        series.cut_after(e.resumed_from)
                 self.error = self.done = None
-            elif kind == "error":
+            elif isinstance(e, ErrorEvent):
                 self.error = e
                 notable.append(e)
-            elif kind == "done":
+            elif isinstance(e, DoneEvent):
                 self.done = e
-                if _finite(e.get("best_eval_loss")):
-                    self.best_eval_loss = float(e["best_eval_loss"])
+                if _finite(e.best_eval_loss):
+                    self.best_eval_loss = float(e.best_eval_loss)
                 notable.append(e)
         return notable
 
     @property
     def step(self) -> int:
-        return int((self.last_step or {}).get("step") or 0)
+        return int(self.last_step.step or 0) if self.last_step else 0
 
     @property
     def max_steps(self) -> int:
         for source in (self.last_step, self.start):
-            if source and isinstance(source.get("max_steps"), int):
-                return source["max_steps"]
+            if source and isinstance(source.max_steps, int):
+                return source.max_steps
         return 0

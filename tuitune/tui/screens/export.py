@@ -291,7 +291,7 @@ class ExportScreen(TuituneScreen):
         self.query_one("#export-stage", Static).update(self.t("export.running", stage=p.stage, message=p.message))
 
     def on_export_screen_exported(self, message: Exported) -> None:
-        from tuitune.core.events import size
+        from tuitune.core.events import format_size
 
         self.exporting = False
         bar = self.query_one("#export-progress", ProgressBar)
@@ -301,7 +301,7 @@ class ExportScreen(TuituneScreen):
             self._say("#export-result", self.t("export.failed", error=message.error), "error")
             return
         r = self.result = message.result
-        text = self.t("export.done", kind=r.kind, path=str(r.path), files=len(r.files), size=size(r.size_bytes), seconds=r.seconds)
+        text = self.t("export.done", kind=r.kind, path=str(r.path), files=len(r.files), size=format_size(r.size_bytes), seconds=r.seconds)
         self._say("#export-result", text + "".join("\n" + self.t("export.warning", warning=w) for w in r.warnings), "ok")
 
     def palette_commands(self):

@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
-from tuitune.core.events import duration, event_markup, size
+from tuitune.core.events import StepEvent, format_duration, format_size
 from tuitune.tui.run_follower import Attached
 from tuitune.tui.screens.base import TuituneScreen
 from tuitune.tui.widgets.loss_chart import LossChart
@@ -204,25 +204,24 @@ class TrainScreen(TuituneScreen):
             max_steps = max_steps or attached.summary.max_steps
         bar = self.query_one("#progress", ProgressBar)
         bar.update(total=max_steps or None, progress=step)
-        last = history.last_step or {}
-        eta = last.get("eta_s") if attached.live else 0
+        last = history.last_step or StepEvent()
+        eta = last.eta_s if attached.live else 0
         self.query_one("#progress-text", Static).update(self.t(
-            "train.progress", step=step, max=max_steps or "?", epoch=_num(last.get("epoch"), ".2f"),
-            elapsed=duration(last.get("elapsed_s")), eta=duration(eta)), layout=False)
-        parts = [self.t("train.loss_now", loss=_num(last.get("loss"), ".4f"))]
+            "train.progress", step=step, max=max_steps or "?", epoch=_num(last.epoch, ".2f"),
+            elapsed=format_duration(last.elapsed_s), eta=format_duration(eta)), layout=False)
+        parts = [self.t("train.loss_now", loss=_num(last.loss, ".4f"))]
         if history.eval_loss:
             parts.append(self.t("train.eval_now", loss=_num(history.eval_loss.values[-1], ".4f"),
                                 best=_num(history.best_eval_loss, ".4f")))
-        rate = last.get("tokens_per_s")
-        if rate is not None:
-            parts.append(self.t("train.speed", rate=_num(rate, ",.0f")))
-        memory = last.get("memory")
+        if last.tokens_per_s is not None:
+            parts.append(self.t("train.speed", rate=_num(last.tokens_per_s, ",.0f")))
+        memory = last.memory
         if isinstance(memory, dict):
             if memory.get("device") == "cuda":
-                parts.append(self.t("train.memory_gpu", allocated=size(memory.get("allocated")),
-                                    peak=size(memory.get("peak"))))
+                parts.append(self.t("train.memory_gpu", allocated=format_size(memory.get("allocated")),
+                                    peak=format_size(memory.get("peak"))))
             else:
-                parts.append(self.t("train.memory_ram", rss=size(memory.get("rss"))))
+                parts.append(self.t("train.memory_ram", rss=format_size(memory.get("rss"))))
         if not history.last_step and attached.live:
             parts = [self.t("train.waiting")]
         self.query_one("#stats", Static).update("  ·  ".join(parts), layout=False)
@@ -233,14 +232,14 @@ class TrainScreen(TuituneScreen):
         box.remove_class("-ok")
         if history.error is not None:
             e = history.error
-            text.append(self.t("train.error", kind=e.get("kind") or "?", message=e.get("message") or ""))
-            if e.get("hint"):
-                text.append("\n" + self.t("train.hint", hint=e["hint"]), style="dim")
+            text.append(self.t("train.error", kind=e.kind or "?", message=e.message or ""))
+            if e.hint:
+                text.append("\n" + self.t("train.hint", hint=e.hint), style="dim")
         elif self._status(attached) in ("crashed", "interrupted"):
             text.append(self.t("train.crashed_text", log=str(attached.run.log_path)))
         elif history.done is not None:
             box.add_class("-ok")
-            text.append(self.t("train.result", path=str(history.done.get("output") or attached.run.result_path())))
+            text.append(self.t("train.result", path=str(history.done.output or attached.run.result_path())))
         if text.plain != self._problem_shown:  # height auto: relayout only when it changes
             self._problem_shown = text.plain
             box.update(text)
@@ -252,9 +251,9 @@ class TrainScreen(TuituneScreen):
         lines: list[Text] = []
         for event in reversed(attached.history.recent):
             try:
-                markup = event_markup(event)
-            except (TypeError, ValueError):  # a field missing or of the wrong type: show it raw
-                markup = escape(str(event))
+                markup = event.markup()
+            except (TypeError, ValueError):  # a field of the wrong type: show the event raw
+                markup = escape(str(event.to_dict()))
             if markup is None:
                 continue
             line = Text.from_markup(markup)

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from tuitune.core.events import duration
+from tuitune.core.events import format_duration
 from tuitune.tui.i18n import localize_bindings, t
 
 STATUS_STYLE = {
@@ -57,7 +57,7 @@ def run_cells(run: Any, marked: str | None = None) -> list[Any]:
         short_model(run.model),
         Text(steps, justify="right"),
         Text(best, justify="right"),
-        Text(duration(run.duration_s), justify="right"),
+        Text(format_duration(run.duration_s), justify="right"),
     ]
 
 
