@@ -177,7 +177,7 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from tuitune.core.models.loading import cpu_bf16_native
+    from tuitune.core.models.precision import cpu_bf16_native
     from tuitune.core.models import resolve_model
 
     variants = [v for v in VARIANTS if v[2] != "bf16" or cpu_bf16_native()]

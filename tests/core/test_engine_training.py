@@ -197,7 +197,7 @@ def test_loss_on_trained_positions_only_equals_the_models_own_loss(layout, model
 
 
 def test_bf16_on_cpu_runs_under_autocast_where_the_cpu_has_it(model_dir, tmp_path):
-    from tuitune.core.models.loading import cpu_bf16_native
+    from tuitune.core.models.precision import cpu_bf16_native
 
     code, run, _ = train(tmp_path, model_dir, lora={"r": 16, "target_modules": "all-linear"},
                          train={"max_steps": 10, "mixed_precision": "bf16", "logging_steps": 1})

@@ -47,8 +47,8 @@ def test_fused_adamw_on_cuda_makes_no_step_temporaries():
     n = spec.total_params
     cuda = memory.resolve_setup(recipe("full"), device="cuda")
     cpu = memory.resolve_setup(recipe("full"), device="cpu")
-    assert memory._optimizer_temporaries(spec, cuda, n) == 0  # engine: optim="adamw_torch_fused"
-    assert memory._optimizer_temporaries(spec, cpu, n) > 0  # torch's single-tensor AdamW loop
+    assert memory.optimizer_temporaries(spec, cuda, n) == 0  # engine: optim="adamw_torch_fused"
+    assert memory.optimizer_temporaries(spec, cpu, n) > 0  # torch's single-tensor AdamW loop
     e = memory.estimate(spec, recipe("full"))
     static = e.components["weights"] + e.components["optimizer"]
     assert abs(e.phases["optimizer step"] - static - spec.total_params * 2) < 2**20  # + bf16 gradients only

@@ -44,7 +44,8 @@ def run_measure(args: argparse.Namespace, rec: Any) -> int:
     from tuitune.core.engine.measure import measure_recipe
     from tuitune.core.errors import UserError
     from tuitune.core.memory.fit_plan import plan
-    from tuitune.core.models.loading import bf16_supported, cpu_bf16_native, pick_device
+    from tuitune.core.models.loading import bf16_supported, pick_device
+    from tuitune.core.models.precision import cpu_bf16_native
     from tuitune.core.models.spec import model_spec
 
     here = pick_device()

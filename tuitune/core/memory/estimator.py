@@ -25,12 +25,29 @@ tests/core/test_memory_accuracy.py (bench/memory_accuracy.py prints the table).
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tuitune.core.memory.activations import (
+    fast_loss,
+    layer_saved_bytes,
+    layer_workspace_bytes,
+    logits_bytes_per_token,
+)
+from tuitune.core.memory.parameters import (
+    adapter_params,
+    lora_targets,
+    optimizer_state_bytes,
+    optimizer_temporaries,
+    trainable_bytes_per_param,
+    trainable_params,
+    weight_bytes,
+)
+from tuitune.core.memory.setup import Setup, resolve_setup
+from tuitune.core.recipe.methods import LORA_METHODS, trains_base_weights
+
 if TYPE_CHECKING:
-    from tuitune.core.models.spec import LinearModule, ModelSpec
+    from tuitune.core.models.spec import ModelSpec
     from tuitune.core.recipe import Recipe
 
 MiB = 2**20
@@ -46,13 +63,6 @@ CUDA_CONTEXT_BYTES = 500 * MiB
 ALLOCATOR_MARGIN = 0.10
 # "tight": the estimate is within this fraction below the available memory.
 TIGHT_FRACTION = 0.10
-
-# Model types whose logits are exactly lm_head(last hidden state). For these the training engine
-# (tuitune.core.engine.trainer.trained_positions_loss) applies the output head only at positions
-# that have a label, so logits and loss memory scale with the trained tokens, not all tokens.
-PLAIN_HEAD_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
-# Methods that prepend virtual tokens: their forward must run whole, so the model's own loss is used.
-VIRTUAL_TOKEN_METHODS = ("prefix", "prompt", "p-tuning", "llama-adapter")
 
 VERDICT_FITS = "fits"
 VERDICT_TIGHT = "tight"
@@ -71,111 +81,6 @@ COMPONENT_LABELS = {
     "cuda_context": "CUDA context",
     "allocator_margin": "allocator margin",
 }
-
-
-# --------------------------------------------------------------------------- resolved inputs
-
-
-@dataclass(frozen=True)
-class Setup:
-    """Everything the arithmetic needs, resolved from the recipe and the device."""
-
-    device: str  # cuda | cpu
-    method: str
-    weight_bytes: int  # bytes per element of the unquantized weights (model.dtype)
-    act_bytes: int  # bytes per element of matmul outputs (compute dtype)
-    autocast: bool  # mixed precision via torch.autocast (the Trainer's bf16/fp16)
-    quant_bits: int  # 0, 4 or 8
-    double_quant: bool
-    batch_size: int
-    seq_len: int
-    gradient_accumulation: int
-    gradient_checkpointing: bool
-    attention: str  # sdpa | flash_attention_2 | eager
-    packing: bool
-    optimizer: str
-    lora_r: int
-    lora_targets: tuple[str, ...] | str
-    lora_dropout: float
-    use_dora: bool
-    freeze_layers: int
-    virtual_tokens: int
-    encoder_hidden: int
-    adapter_layers: int
-    n_gpus: int = 1
-    strategy: str = "ddp"
-    # Share of the batch's tokens that carry a label (prompts are masked). 1.0 when the data is not
-    # known (the planner's worst case); `estimate --measure` passes the fraction of the real batches.
-    trained_fraction: float = 1.0
-
-    @property
-    def tokens(self) -> int:
-        return self.batch_size * self.seq_len
-
-
-def _dtype_bytes(name: str, device: str, bf16: bool) -> int:
-    if name == "float32":
-        return 4
-    if name in ("bfloat16", "float16"):
-        return 2
-    return 4 if device == "cpu" else 2  # auto: bf16/fp16 on GPU, fp32 on CPU (tuitune.core.models.loading)
-
-
-def resolve_setup(
-    recipe: Recipe,
-    *,
-    device: str = "cuda",
-    bf16: bool = True,
-    n_gpus: int = 1,
-    batch_size: int | None = None,
-    seq_len: int | None = None,
-    trained_fraction: float = 1.0,
-) -> Setup:
-    """Read the recipe the way tuitune.core.models.loading and the trainer interpret it.
-
-    bf16 on "cuda": the GPU supports bfloat16; on "cpu": the CPU multiplies bfloat16 natively
-    (tuitune.core.models.loading.cpu_bf16_native), the only case where the engine trains a CPU recipe with
-    mixed_precision = "bf16" under CPU autocast (elsewhere it trains in float32).
-    """
-    method = recipe.method.type
-    wb = _dtype_bytes(recipe.model.dtype, device, bf16)
-    mp = recipe.train.mixed_precision
-    autocast = mp != "no" if device == "cuda" else (mp == "bf16" and bf16)
-    act = 2 if autocast else wb
-    if method == "qlora":
-        cd = _dtype_bytes(recipe.quantization.compute_dtype, device, bf16)
-        act = 2 if autocast else cd
-    attn = recipe.model.attn_implementation
-    if attn == "auto" or (device == "cpu" and attn == "flash_attention_2"):
-        attn = "sdpa"  # transformers' default; flash-attn needs a CUDA GPU
-    targets = recipe.lora.target_modules
-    return Setup(
-        device=device,
-        method=method,
-        weight_bytes=wb,
-        act_bytes=act,
-        autocast=autocast,
-        quant_bits=recipe.quantization.bits if method == "qlora" else 0,
-        double_quant=recipe.quantization.double_quant,
-        batch_size=batch_size or recipe.train.batch_size,
-        seq_len=seq_len or recipe.data.cutoff_len,
-        gradient_accumulation=recipe.train.gradient_accumulation,
-        gradient_checkpointing=recipe.train.gradient_checkpointing,
-        attention=attn,
-        packing=recipe.data.packing,
-        optimizer=recipe.train.optimizer,
-        lora_r=recipe.lora.r,
-        lora_targets=targets if isinstance(targets, str) else tuple(targets),
-        lora_dropout=recipe.lora.dropout,
-        use_dora=recipe.lora.use_dora,
-        freeze_layers=recipe.freeze.trainable_layers,
-        virtual_tokens=recipe.prompt.num_virtual_tokens,
-        encoder_hidden=recipe.prompt.encoder_hidden_size,
-        adapter_layers=recipe.prompt.adapter_layers,
-        n_gpus=max(1, n_gpus),
-        strategy=recipe.distributed.strategy,
-        trained_fraction=min(1.0, max(0.0, trained_fraction)),
-    )
 
 
 # --------------------------------------------------------------------------- result
@@ -239,299 +144,6 @@ def verdict_for(need: int, available: int | None) -> str:
     return VERDICT_NO
 
 
-# --------------------------------------------------------------------------- parameters
-
-
-def _matches(name: str, targets: tuple[str, ...] | str) -> bool:
-    if isinstance(targets, str):  # "all-linear": every linear in the layers (peft excludes the output head)
-        return True
-    return name in targets
-
-
-def lora_targets(spec: ModelSpec, targets: tuple[str, ...] | str) -> list[LinearModule]:
-    """The linear modules of one layer that get LoRA adapters (router gates are never targeted)."""
-    return [m for m in spec.linears if m.part != "router" and _matches(m.name, targets)]
-
-
-def quantized_linear_bytes(m: LinearModule, bits: int, double_quant: bool, bias_bytes: int) -> float:
-    """Bytes of one bitsandbytes-quantized linear layer (all `count` copies).
-
-    4-bit (Dettmers et al. 2023, QLoRA, arXiv:2305.14314, sec. 3; bitsandbytes Params4bit defaults):
-    two weights per byte, one absmax per 64-element block: fp32 (4 bytes) without double
-    quantization, else 8-bit (1 byte) plus an fp32 second-level absmax per 256 blocks.
-    8-bit (LLM.int8, Dettmers et al. 2022, arXiv:2208.07339; bnb Int8Params): one int8 per weight
-    plus an fp32 scale per output row (SCB). Biases stay in the compute dtype.
-    """
-    n = m.in_features * m.out_features
-    if bits == 4:
-        blocks = math.ceil(n / 64)
-        consts = blocks * 1 + math.ceil(blocks / 256) * 4 if double_quant else blocks * 4
-        per = n / 2 + consts
-    else:
-        per = n + 4 * m.out_features
-    bias = m.out_features * bias_bytes if m.bias else 0
-    return m.count * (per + bias)
-
-
-def weight_bytes(spec: ModelSpec, s: Setup) -> float:
-    """Base weights as loaded. Under bitsandbytes only the decoder layers' linears are quantized:
-    embeddings, the output head and the norms stay in model.dtype (transformers skips the output
-    embedding when quantizing, and embeddings/norms are not nn.Linear).
-
-    QLoRA as the engine prepares it (engine.build.prepare_quantized_base): peft's
-    prepare_model_for_kbit_training casts every unquantized weight to fp32, then the engine puts the
-    embeddings and the output head back to 16-bit when training runs under autocast. So the norms
-    are fp32 (a few MB), and embeddings/head are fp32 only without autocast.
-    """
-    wb = s.weight_bytes
-    norms = spec.num_layers * spec.norm_params + spec.hidden_size
-    head = spec.embedding_params + spec.lm_head_params
-    if s.quant_bits:
-        rest = norms * 4 + head * (wb if s.autocast else 4)
-    else:
-        rest = (head + norms) * wb
-    if s.quant_bits:
-        lin = sum(quantized_linear_bytes(m, s.quant_bits, s.double_quant, wb) for m in spec.linears)
-    else:
-        lin = spec.linear_params_per_layer * wb
-    return rest + spec.num_layers * lin
-
-
-def adapter_params(spec: ModelSpec, s: Setup) -> int:
-    """Trainable parameters a PEFT method adds (0 for full and freeze, which train base weights).
-
-    LoRA (Hu et al. 2021): r x (in + out) per target linear; DoRA (Liu et al. 2024) adds a
-    magnitude vector of out_features. Prefix tuning (Li & Liang 2021): a key and a value per
-    virtual token per layer (peft's default has no reparametrization MLP). Prompt tuning (Lester et
-    al. 2021): virtual tokens x hidden. P-tuning (Liu et al. 2021): the virtual token embeddings
-    plus peft's MLP encoder hidden->enc->enc->hidden with biases. IA3 (Liu et al. 2022): scaling
-    vectors on k, v (out) and down_proj (in), peft's default targets. LLaMA-Adapter (Zhang et al.
-    2023): adapter_len x hidden prompts and one gate per adapted layer.
-    """
-    m, h, L = s.method, spec.hidden_size, spec.num_layers
-    if m in ("lora", "qlora"):
-        per = 0
-        for lin in lora_targets(spec, s.lora_targets):
-            per += lin.count * s.lora_r * (lin.in_features + lin.out_features)
-            if s.use_dora:
-                per += lin.count * lin.out_features
-        return per * L
-    if m == "prefix":
-        return s.virtual_tokens * L * 2 * spec.kv_dim
-    if m == "prompt":
-        return s.virtual_tokens * h
-    if m == "p-tuning":
-        e = s.encoder_hidden
-        return s.virtual_tokens * h + (h * e + e) + (e * e + e) + (e * h + h)
-    if m == "ia3":
-        per = 0
-        for lin in spec.linears:
-            if lin.name in ("k_proj", "v_proj"):
-                per += lin.out_features * lin.count
-            elif lin.name in ("down_proj", "w2", "dense_4h_to_h"):
-                per += lin.in_features * lin.count
-            elif lin.name in ("qkv_proj", "query_key_value"):
-                per += 2 * spec.kv_dim
-        return per * L
-    if m == "llama-adapter":
-        n = min(s.adapter_layers, L)
-        return n * (s.virtual_tokens * h + 1)
-    return 0
-
-
-def trainable_params(spec: ModelSpec, s: Setup) -> int:
-    if s.method == "full":
-        return spec.total_params
-    if s.method == "freeze":
-        return min(s.freeze_layers, spec.num_layers) * spec.params_per_layer
-    return adapter_params(spec, s)
-
-
-def _trainable_bytes_per_param(s: Setup) -> int:
-    """Full/freeze train the base weights in their own dtype ("pure bf16" when model.dtype is 16-bit);
-    peft upcasts adapter weights to fp32 (get_peft_model(autocast_adapter_dtype=True))."""
-    return s.weight_bytes if s.method in ("full", "freeze") else 4
-
-
-def optimizer_state_bytes(spec: ModelSpec, s: Setup, n_trainable: int) -> float:
-    """Optimizer state per trainable parameter.
-
-    adamw_torch / paged_adamw_32bit: exp_avg and exp_avg_sq, each like the parameter (torch.optim.AdamW
-    zeros_like): 8 bytes for fp32 adapters, 4 for pure bf16 weights. adamw_8bit / paged_adamw_8bit
-    (Dettmers et al. 2021, arXiv:2110.02861; bitsandbytes Optimizer8bit): two uint8 states plus an
-    fp32 absmax per 256-element block, 2.03 bytes; paged states can be evicted to CPU under pressure.
-    sgd (the Trainer's SGD has no momentum): nothing. adafactor (Shazeer & Stern 2018,
-    arXiv:1804.04235, no first moment by default): a row and a column vector per matrix, fp32.
-    """
-    name = s.optimizer
-    pb = _trainable_bytes_per_param(s)
-    if name in ("adamw_torch", "paged_adamw_32bit"):
-        return 2 * pb * n_trainable
-    if name in ("adamw_8bit", "paged_adamw_8bit"):
-        return n_trainable * (2 + 2 * 4 / 256)
-    if name == "sgd":
-        return 0.0
-    if name == "adafactor":
-        return 4 * _factored_elements(spec, s)
-    return 2 * pb * n_trainable
-
-
-def _factored_elements(spec: ModelSpec, s: Setup) -> float:
-    """Adafactor's second-moment size: rows + columns for each trainable matrix, full size for vectors."""
-    L, h, V = spec.num_layers, spec.hidden_size, spec.vocab_size
-    if s.method in ("full", "freeze"):
-        layers = L if s.method == "full" else min(s.freeze_layers, L)
-        per = sum(m.count * (m.in_features + m.out_features) for m in spec.linears) + spec.norm_params
-        emb = (V + h) * (1 if spec.tie_embeddings else 2) if s.method == "full" else 0
-        return layers * per + emb
-    if s.method in ("lora", "qlora"):
-        per = sum(m.count * (2 * s.lora_r + m.in_features + m.out_features) for m in lora_targets(spec, s.lora_targets))
-        return L * per
-    return adapter_params(spec, s)
-
-
-# --------------------------------------------------------------------------- activations
-
-
-def _lora_input_saves(s: Setup) -> tuple[float, bool]:
-    """(bytes per input element one LoRA target saves, whether that input is shared with others).
-
-    peft's LoRA forward is lora_B(lora_A(dropout(x.to(fp32)))): with dropout > 0 every target makes
-    its own dropped copy and dropout keeps a mask (bool on CUDA, a float mask on CPU). Under autocast
-    lora_A's matmul casts its input to 16-bit and saves that copy (the fp32 copy is transient).
-    peft's bnb Linear4bit skips the fp32 cast under autocast. Without dropout (nn.Identity) on CPU
-    or QLoRA+autocast, lora_A saves x itself, shared by every target reading it.
-    """
-    a = s.act_bytes
-    if s.device == "cpu":
-        return ((a + a), False) if s.lora_dropout > 0 else (a, True)
-    qlora_autocast = s.method == "qlora" and s.autocast
-    if s.lora_dropout > 0:
-        if s.autocast:
-            return 1 + 2, False
-        return 1 + 4, False
-    if qlora_autocast:
-        return a, True
-    return (2 if s.autocast else 4), False
-
-
-def layer_saved_bytes(spec: ModelSpec, s: Setup, trainable_base: bool, seq_kv: int) -> float:
-    """Bytes per token that autograd saves in one decoder layer during the forward pass.
-
-    trainable_base: the layer's own weights train (full, freeze's top layers); otherwise the base
-    is frozen and only adapters (or nothing but the input gradient) need saved tensors.
-    """
-    h, i = spec.hidden_size, spec.intermediate_size
-    qd, kvd, H = spec.q_dim, spec.kv_dim, spec.num_heads
-    a = s.act_bytes
-    k_routed = max(1, spec.experts_per_token) if spec.num_experts else 1
-    total = 0.0
-
-    # RMSNorm (transformers LlamaRMSNorm): x.to(fp32) is saved by pow and mul (4 bytes/elt, a copy
-    # in 16-bit, the residual itself in fp32), plus rsqrt (4 bytes per token). A trainable norm
-    # weight also saves the normalized input (weight * x needs x). One per norm in the layer.
-    norm = 4 * h + 4 + (s.weight_bytes * h if trainable_base else 0)
-    total += spec.norms_per_layer * norm
-
-    lora = s.method in ("lora", "qlora")
-    targets = {m.name for m in lora_targets(spec, s.lora_targets)} if lora else set()
-    per_elt, shared = _lora_input_saves(s) if lora else (0.0, True)
-    r = s.lora_r
-
-    def linear_group(names: list[str], in_features: int, copies: int = 1) -> float:
-        """Saved bytes for linears that read the same input tensor (q/k/v; gate/up; o; down)."""
-        present = [n for n in names if any(m.name == n for m in spec.linears)]
-        out = 0.0
-        input_saved = False
-        if trainable_base and present:
-            input_saved = True  # Linear saves its input for the weight gradient
-        if s.method == "qlora" and s.quant_bits == 8 and present and s.device == "cuda":
-            # bnb MatMul8bitLt (CUDA) keeps its input A in ctx.tensors until backward, for every
-            # 8-bit linear whose input needs a gradient, targeted or not (its backward never reads
-            # it). The CPU path, MatMul8bitFp, keeps only the weight.
-            input_saved = True
-        for n in present:
-            if n in targets:
-                out += copies * r * a  # lora_A's output, saved by lora_B
-                if s.use_dora:
-                    out += copies * a * max(m.out_features for m in spec.linears if m.name == n)
-                if shared:
-                    input_saved = True
-                else:
-                    out += copies * per_elt * in_features
-        if input_saved:
-            out += copies * a * in_features
-        return out
-
-    attn_in = [m.name for m in spec.linears if m.part == "attn" and m.name not in ("o_proj", "dense")]
-    o_name = [m.name for m in spec.linears if m.name in ("o_proj", "dense")]
-    mlp_in = [m.name for m in spec.linears if m.part == "mlp" and m.name not in ("down_proj", "w2", "dense_4h_to_h")]
-    down = [m.name for m in spec.linears if m.name in ("down_proj", "w2", "dense_4h_to_h")]
-    total += linear_group(attn_in, h)
-    # The attention output feeds o_proj. sdpa/flash return it in (batch, seq, heads, dim) memory
-    # order, so o_proj's saved input is the very tensor attention saved: counted below.
-    total += linear_group(o_name, qd) - (a * qd if (s.attention != "eager" and (trainable_base or (shared and o_name and o_name[0] in targets))) else 0)
-
-    # Attention. RoPE multiplies by cos/sin, which saves only cos/sin (shared, negligible).
-    # sdpa / FlashAttention-2 (Dao et al. 2022) save q, k, v, the output and a fp32 logsumexp per
-    # head and token. transformers' sdpa path repeats k/v for grouped-query attention when there is
-    # a padding mask (use_gqa_in_sdpa), so unpacked batches save full-size k and v.
-    if s.attention == "eager":
-        # eager_attention_forward: matmul saves q and the repeated k; softmax runs in fp32 and saves
-        # its output; the 16-bit copy of the probabilities is saved by the matmul with the repeated v.
-        probs = (4 + (a if a < 4 else 0)) * H * seq_kv
-        total += a * 3 * qd + probs
-    else:
-        # With any attention mask transformers' sdpa repeats k/v for grouped-query attention
-        # (integrations.sdpa_attention.use_gqa_in_sdpa): padded batches of more than one row, and
-        # packed rows, whose restarting position ids become a block-diagonal mask.
-        repeat = s.attention == "sdpa" and (s.packing or s.batch_size > 1)
-        kv_saved = qd if repeat else kvd
-        total += a * (2 * qd + 2 * kv_saved) + 4 * H
-    if s.method == "ia3":
-        total += a * (2 * kvd + i)  # IA3 multiplies k, v outputs and the down_proj input: mul saves them
-
-    # SwiGLU MLP: act_fn saves gate's output, the product saves silu(gate) and up: 3 x intermediate.
-    # (Fused gate_up projections, ChatGLM and Phi-3, save the same bytes as views of one output.)
-    mlp = a * 3 * i
-    mlp += linear_group(mlp_in, h) if not spec.num_experts else k_routed * linear_group(mlp_in, h)
-    mlp += linear_group(down, i) if not spec.num_experts else k_routed * linear_group(down, i)
-    if spec.num_experts:
-        mlp = mlp * k_routed if mlp == a * 3 * i else mlp + a * 3 * i * (k_routed - 1)
-        mlp += 4 * spec.num_experts + a * h * k_routed  # router logits (fp32) and the gathered inputs
-    total += mlp
-    return total
-
-
-def layer_workspace_bytes(spec: ModelSpec, s: Setup) -> float:
-    """Bytes per token of gradients alive while one layer runs its backward pass.
-
-    The incoming and outgoing hidden-state gradients (2 x hidden) plus the MLP's gradients: the
-    product's, silu's, up's and gate's (up to 3 x intermediate at once before they are consumed).
-    Calibrated on CPU step measurements (bench/memory_accuracy.py).
-    """
-    k = max(1, spec.experts_per_token) if spec.num_experts else 1
-    return s.act_bytes * (3 * spec.intermediate_size * k + 3 * spec.hidden_size)
-
-
-def logits_bytes_per_token(spec: ModelSpec, s: Setup) -> tuple[float, float, float]:
-    """(saved after forward, peak while the loss is formed, peak during the loss backward) per token.
-
-    transformers' ForCausalLMLoss upcasts the logits to fp32 and calls cross_entropy, which is
-    log_softmax (saves its fp32 output) + nll_loss. Forming it holds the lm_head output, its fp32
-    copy (16-bit only) and the log-probabilities. The backward pass holds the saved log-probs, the
-    dense gradient nll_loss creates and the gradient log_softmax returns: 3 x 4 bytes x vocab.
-    The Trainer drops the model outputs before backward, so the 16-bit logits are gone by then.
-    Gemma-2's final soft-capping (tanh) saves one more vocab-sized tensor.
-    """
-    V, a = spec.vocab_size, s.act_bytes
-    extra = a * V if spec.model_type == "gemma2" else 0
-    saved = 4 * V + extra
-    forming = a * V + (4 * V if a < 4 else 0) + 4 * V + extra
-    backward = 12 * V + extra
-    return saved, forming, backward
-
-
 # --------------------------------------------------------------------------- the estimate
 
 
@@ -563,22 +175,78 @@ def estimate(
 
 
 def estimate_setup(spec: ModelSpec, s: Setup, available_bytes: int | None = None) -> MemoryEstimate:
-    notes: list[str] = []
-    L, h = spec.num_layers, spec.hidden_size
-    a = s.act_bytes
-    seq = s.seq_len + (s.virtual_tokens if s.method in ("prompt", "p-tuning") else 0)
-    seq_kv = seq + (s.virtual_tokens if s.method == "prefix" else 0)
-    T = s.batch_size * seq
+    """The estimate for an already resolved setup (the planner varies setups and calls this)."""
+    state = state_memory(spec, s)
+    act = activation_memory(spec, s)
+    phases = step_phases(spec, s, state, act)
+    totals = {k: state.static + sum(v.values()) for k, v in phases.items()}
+    peak_phase = max(totals, key=lambda k: totals[k])
+    at_peak = phases[peak_phase]
+    allocated = int(totals[peak_phase])
+    context = CUDA_CONTEXT_BYTES if s.device == "cuda" else 0
+    components = {
+        "weights": int(state.weights),
+        "adapter": int(state.adapter),
+        "gradients": int(at_peak["gradients"]),
+        "optimizer": int(state.optimizer),
+        "master_weights": int(state.master),
+        "activations": int(at_peak["activations"]),
+        "logits": int(at_peak["logits"]),
+        "workspace": int(at_peak["workspace"]),
+        "cuda_context": context,
+        "allocator_margin": int(ALLOCATOR_MARGIN * allocated),
+    }
+    total = sum(components.values())
+    inference_components = inference_memory(spec, s, state.adapter, context)
+    return MemoryEstimate(
+        components=components,
+        train_peak_bytes=int(total),
+        allocated_peak_bytes=allocated,
+        eval_peak_bytes=int(eval_peak_bytes(spec, s, state.static)),
+        inference_bytes=int(sum(inference_components.values())),
+        inference_components=inference_components,
+        verdict=verdict_for(int(total), available_bytes),
+        available_bytes=available_bytes,
+        peak_phase=peak_phase,
+        phases={k: int(v) for k, v in totals.items()},
+        trainable_params=state.trainable,
+        total_params=spec.total_params + (adapter_params(spec, s) if not trains_base_weights(s.method) else 0),
+        setup=s,
+        notes=state.notes + setup_notes(spec, s),
+    )
 
-    # ---- parameters, gradients, optimizer
+
+# --------------------------------------------------------------------------- the phases of a step
+
+
+@dataclass
+class StateMemory:
+    """What the whole step keeps: weights, adapter, gradients, optimizer states, autocast copies (bytes)."""
+
+    weights: float
+    adapter: float
+    gradients: float
+    optimizer: float
+    master: float
+    trainable: int  # trainable parameters
+    grads_during_forward: float  # gradients accumulated over micro-batches, alive through the forward
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def static(self) -> float:
+        """Alive in every phase of the step."""
+        return self.weights + self.adapter + self.optimizer + self.master
+
+
+def state_memory(spec: ModelSpec, s: Setup) -> StateMemory:
+    """Parameters, gradients and optimizer states, per GPU under DDP or FSDP."""
+    notes: list[str] = []
     n_train = trainable_params(spec, s)
-    pb = _trainable_bytes_per_param(s)
     w = weight_bytes(spec, s)
-    adapter = adapter_params(spec, s) * 4
-    grads = n_train * pb
+    grads = n_train * trainable_bytes_per_param(s)
     opt = optimizer_state_bytes(spec, s, n_train)
     master = 0.0
-    if s.autocast and s.weight_bytes == 4 and s.method in ("full", "freeze"):
+    if s.autocast and s.weight_bytes == 4 and trains_base_weights(s.method):
         # fp32 weights under autocast: the fp32 weights are the master copy; autocast caches a 16-bit
         # copy of every trainable weight it casts, for the whole forward+backward (torch.autocast
         # cache_enabled=True caches casts of leaf tensors that require grad).
@@ -593,136 +261,134 @@ def estimate_setup(spec: ModelSpec, s: Setup, available_bytes: int | None = None
         # DDP keeps a bucketed copy of the gradients for all-reduce (gradient_as_bucket_view=False).
         grads *= 2
         notes.append(f"DDP over {s.n_gpus} GPUs: every GPU holds the whole model, plus gradient buckets")
-    grads_during_forward = grads if s.gradient_accumulation > 1 else 0.0
+    during_forward = grads if s.gradient_accumulation > 1 else 0.0
+    return StateMemory(w, adapter_params(spec, s) * 4, grads, opt, master, n_train, during_forward, notes)
 
-    # ---- activations
+
+@dataclass
+class ActivationMemory:
+    """What the tokens of one micro-batch cost (bytes), by the moment they are alive."""
+
+    saved: float  # saved by the forward for the backward (layers or their checkpoints, final norm)
+    final_norm: float  # the final norm's share of `saved`, freed once the head's backward is done
+    recompute: float  # one layer recomputed during the backward (checkpointing)
+    loss_forming: float  # logits and loss tensors while the loss is formed
+    loss_backward: float  # the loss's gradient tensors
+    head_logits_grad: float  # the logits' gradient while a trainable head computes its own
+    layer_workspace: float  # gradients alive while one layer runs its backward
+    transient: float  # one weight dequantized (QLoRA) or materialized (DoRA) at a time
+    head_grad: float  # the output head's weight gradient (full fine-tuning)
+
+
+def activation_memory(spec: ModelSpec, s: Setup) -> ActivationMemory:
+    L, h = spec.num_layers, spec.hidden_size
+    a = s.act_bytes
+    # prompt and p-tuning prepend their virtual tokens to the input; prefix adds them to every
+    # layer's keys and values only.
+    seq = s.seq_len + (s.virtual_tokens if s.method in ("prompt", "p-tuning") else 0)
+    seq_kv = seq + (s.virtual_tokens if s.method == "prefix" else 0)
+    T = s.batch_size * seq
     if s.method == "freeze":
         top = min(s.freeze_layers, L)
         layer_full = layer_saved_bytes(spec, s, True, seq_kv)
         layer_frozen = layer_saved_bytes(spec, s, False, seq_kv)
         # Without checkpointing nothing below the first trainable layer needs a graph.
         per_token_layers = top * layer_full
-        layer_recompute = layer_full
-        if s.gradient_checkpointing:
-            layer_recompute = max(layer_full, layer_frozen)
+        layer_recompute = max(layer_full, layer_frozen) if s.gradient_checkpointing else layer_full
     else:
         layer = layer_saved_bytes(spec, s, s.method == "full", seq_kv)
         per_token_layers = L * layer
         layer_recompute = layer
     head_trainable = s.method == "full"
     final_norm = 4 * h + 4 + ((s.weight_bytes * h + a * h) if head_trainable else 0)
-    loss_saved, loss_forming, loss_backward = logits_bytes_per_token(spec, s)
+    _, loss_forming, loss_backward = logits_bytes_per_token(spec, s)
     if s.gradient_checkpointing:
         # transformers checkpoints each decoder layer (Chen et al. 2016, arXiv:1604.06174): only
         # the layer's input is kept; the layer is recomputed during backward.
         # The input is the residual stream, in model.dtype (fp32 weights keep an fp32 stream under autocast).
-        checkpoints = L * s.weight_bytes * h
-        saved_layers = checkpoints
+        saved_layers = L * s.weight_bytes * h
     else:
         saved_layers = per_token_layers
-    saved_act = T * (saved_layers + final_norm)
     # Tokens whose logits are formed in training: the engine projects only labelled positions for
     # plain-head models (see PLAIN_HEAD_MODEL_TYPES); otherwise the model's own loss covers all.
     T_loss = T * s.trained_fraction if fast_loss(spec, s) else T
-    head_grad = (spec.vocab_size * h * pb) if head_trainable else 0.0
-
     # DoRA materializes each target's full weight (W + scale*BA) and its norm per forward.
     dora_tmp = 0.0
-    if s.use_dora and s.method in ("lora", "qlora"):
+    if s.use_dora and s.method in LORA_METHODS:
         dora_tmp = max((m.in_features * m.out_features for m in lora_targets(spec, s.lora_targets)), default=0) * 4 * 2
     # QLoRA dequantizes one weight at a time to the compute dtype for its matmul (bnb gemm_4bit
     # fallback and backward): the largest linear, transient.
-    dequant_tmp = 0.0
-    if s.quant_bits:
-        dequant_tmp = max(m.in_features * m.out_features for m in spec.linears) * a
+    dequant_tmp = max(m.in_features * m.out_features for m in spec.linears) * a if s.quant_bits else 0.0
+    return ActivationMemory(
+        saved=T * (saved_layers + final_norm),
+        final_norm=T * final_norm,
+        recompute=T * layer_recompute if s.gradient_checkpointing else 0.0,
+        loss_forming=T_loss * loss_forming,
+        loss_backward=T_loss * loss_backward,
+        head_logits_grad=T_loss * a * spec.vocab_size,
+        layer_workspace=T * layer_workspace_bytes(spec, s),
+        transient=dequant_tmp + dora_tmp,
+        head_grad=(spec.vocab_size * h * trainable_bytes_per_param(s)) if head_trainable else 0.0,
+    )
 
-    static = w + adapter + opt + master
-    phases: dict[str, dict[str, float]] = {}
-    phases["forward"] = {
-        "activations": saved_act,
-        "logits": T_loss * loss_forming,
-        "gradients": grads_during_forward,
-        "workspace": dequant_tmp + dora_tmp,
+
+def step_phases(spec: ModelSpec, s: Setup, state: StateMemory, act: ActivationMemory) -> dict[str, dict[str, float]]:
+    """Bytes beyond `state.static` at each moment of a step (the module docstring lists them)."""
+    during = state.grads_during_forward
+    phases: dict[str, dict[str, float]] = {
+        "forward": {"activations": act.saved, "logits": act.loss_forming, "gradients": during, "workspace": act.transient},
+        "loss backward": {"activations": act.saved, "logits": act.loss_backward, "gradients": during, "workspace": 0.0},
     }
-    phases["loss backward"] = {
-        "activations": saved_act,
-        "logits": T_loss * loss_backward,
-        "gradients": grads_during_forward,
-        "workspace": 0.0,
-    }
-    if head_trainable:
+    if s.method == "full":
         # The output head's backward: its weight gradient appears while the logits' gradient (in the
         # compute dtype) is still alive; the three fp32 loss tensors are gone by then.
         phases["head backward"] = {
-            "activations": saved_act,
-            "logits": T_loss * a * spec.vocab_size,
-            "gradients": max(grads_during_forward, head_grad),
-            "workspace": 0.0,
+            "activations": act.saved, "logits": act.head_logits_grad, "gradients": max(during, act.head_grad), "workspace": 0.0,
         }
-    recompute = T * layer_recompute if s.gradient_checkpointing else 0.0
     phases["layer backward"] = {
-        "activations": saved_act - T * final_norm + recompute,
+        "activations": act.saved - act.final_norm + act.recompute,
         "logits": 0.0,
-        "gradients": max(grads_during_forward, head_grad),
-        "workspace": T * layer_workspace_bytes(spec, s) + dequant_tmp + dora_tmp,
+        "gradients": max(during, act.head_grad),
+        "workspace": act.layer_workspace + act.transient,
     }
     # End of backward: every gradient exists. A trainable tied embedding gets two gradients, from
     # the output head and from the embedding lookup; AccumulateGrad adds them out of place, so for a
     # moment three vocab x hidden tensors are alive (measured on CPU with the demo model).
-    tied_sum = 2 * spec.vocab_size * h * pb if (spec.tie_embeddings and s.method == "full") else 0.0
-    phases["backward end"] = {
-        "activations": 0.0,
-        "logits": 0.0,
-        "gradients": grads,
-        "workspace": tied_sum,
-    }
+    tied = spec.tie_embeddings and s.method == "full"
+    tied_sum = 2 * spec.vocab_size * spec.hidden_size * trainable_bytes_per_param(s) if tied else 0.0
+    phases["backward end"] = {"activations": 0.0, "logits": 0.0, "gradients": state.gradients, "workspace": tied_sum}
     phases["optimizer step"] = {
-        "activations": 0.0,
-        "logits": 0.0,
-        "gradients": grads,
-        "workspace": _optimizer_temporaries(spec, s, n_train),
+        "activations": 0.0, "logits": 0.0, "gradients": state.gradients,
+        "workspace": optimizer_temporaries(spec, s, state.trainable),
     }
-    totals = {k: static + sum(v.values()) for k, v in phases.items()}
-    eval_peak = eval_peak_bytes(spec, s, static)
-    peak_phase = max(totals, key=lambda k: totals[k])
-    at_peak = phases[peak_phase]
-    allocated = int(totals[peak_phase])
+    return phases
 
-    context = CUDA_CONTEXT_BYTES if s.device == "cuda" else 0
-    margin = int(ALLOCATOR_MARGIN * allocated)
-    components = {
-        "weights": int(w),
-        "adapter": int(adapter),
-        "gradients": int(at_peak["gradients"]),
-        "optimizer": int(opt),
-        "master_weights": int(master),
-        "activations": int(at_peak["activations"]),
-        "logits": int(at_peak["logits"]),
-        "workspace": int(at_peak["workspace"]),
-        "cuda_context": context,
-        "allocator_margin": margin,
-    }
-    total = sum(components.values())
 
-    # ---- inference: generation with a KV cache for batch x seq_len tokens
-    kv_cache = 2 * L * spec.kv_dim * s.seq_len * s.batch_size * a
+def inference_memory(spec: ModelSpec, s: Setup, adapter: float, context: int) -> dict[str, int]:
+    """Generation with a KV cache for batch x seq_len tokens: weights, cache, prefill workspace."""
+    a = s.act_bytes
+    kv_cache = 2 * spec.num_layers * spec.kv_dim * s.seq_len * s.batch_size * a
     prefill = s.batch_size * s.seq_len * a * (2 * spec.q_dim + 2 * spec.kv_dim + 3 * spec.intermediate_size)
     last_logits = s.batch_size * spec.vocab_size * (a + 4)
-    inf_w = weight_bytes(spec, s) + adapter
-    inf_alloc = inf_w + kv_cache + prefill + last_logits
-    inference_components = {
-        "weights": int(inf_w),
+    weights = weight_bytes(spec, s) + adapter
+    allocated = weights + kv_cache + prefill + last_logits
+    return {
+        "weights": int(weights),
         "kv_cache": int(kv_cache),
         "workspace": int(prefill + last_logits),
         "cuda_context": context,
-        "allocator_margin": int(ALLOCATOR_MARGIN * inf_alloc),
+        "allocator_margin": int(ALLOCATOR_MARGIN * allocated),
     }
 
+
+def setup_notes(spec: ModelSpec, s: Setup) -> list[str]:
+    """What the user should know about this setup, beyond the figures."""
+    notes = []
     if s.optimizer.startswith("paged"):
         notes.append("paged optimizer: its states can spill to CPU RAM under memory pressure (slower)")
     if s.device == "cpu" and s.optimizer in ("adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"):
         notes.append(f"{s.optimizer} needs a CUDA GPU")
-    if s.method in ("lora", "qlora") and not lora_targets(spec, s.lora_targets):
+    if s.method in LORA_METHODS and not lora_targets(spec, s.lora_targets):
         names = ", ".join(spec.linear_names())
         notes.append(f"none of the LoRA target modules exist in {spec.model_type}; its linears are: {names}")
     if s.method == "qlora" and s.quant_bits == 8 and s.device == "cuda":
@@ -730,29 +396,10 @@ def estimate_setup(spec: ModelSpec, s: Setup, available_bytes: int | None = None
             "8-bit QLoRA: bitsandbytes keeps the input of every 8-bit linear layer until the backward pass, "
             "so at long sequences it can need more memory than LoRA; 4-bit QLoRA does not"
         )
+    seq = s.seq_len + (s.virtual_tokens if s.method in ("prompt", "p-tuning") else 0)
     if s.attention == "eager" and seq > 2048:
         notes.append("eager attention stores seq x seq probabilities per head: use sdpa or flash_attention_2")
-    return MemoryEstimate(
-        components=components,
-        train_peak_bytes=int(total),
-        allocated_peak_bytes=allocated,
-        eval_peak_bytes=int(eval_peak),
-        inference_bytes=int(sum(inference_components.values())),
-        inference_components=inference_components,
-        verdict=verdict_for(int(total), available_bytes),
-        available_bytes=available_bytes,
-        peak_phase=peak_phase,
-        phases={k: int(v) for k, v in totals.items()},
-        trainable_params=n_train,
-        total_params=spec.total_params + (adapter_params(spec, s) if s.method not in ("full", "freeze") else 0),
-        setup=s,
-        notes=notes,
-    )
-
-
-def fast_loss(spec: ModelSpec, s: Setup) -> bool:
-    """Whether the engine computes this setup's loss at labelled positions only (one GPU or CPU)."""
-    return spec.model_type in PLAIN_HEAD_MODEL_TYPES and s.method not in VIRTUAL_TOKEN_METHODS and s.n_gpus == 1
+    return notes
 
 
 def eval_peak_bytes(spec: ModelSpec, s: Setup, static: float) -> float:
@@ -770,41 +417,3 @@ def eval_peak_bytes(spec: ModelSpec, s: Setup, static: float) -> float:
     layer = T * a * (3 * spec.intermediate_size + 2 * spec.hidden_size)
     return static + max(logits, layer)
 
-
-def _optimizer_temporaries(spec: ModelSpec, s: Setup, n_train: int) -> float:
-    """What optimizer.step() allocates on top of gradients and states.
-
-    On CUDA the engine asks the Trainer for "adamw_torch_fused" (engine.arguments.OPTIMIZERS): one
-    kernel updates weights and states in place, no temporaries. On CPU the engine's plain
-    "adamw_torch" runs torch's single-tensor loop, which makes two temporaries of the largest
-    parameter (sqrt, then the division). bitsandbytes' 8-bit and paged optimizers update in place.
-    Gradient clipping's norms are per tensor (negligible).
-    """
-    pb = _trainable_bytes_per_param(s)
-    if s.optimizer in ("adamw_torch",):
-        if s.device == "cuda":
-            return 0.0
-        return 2 * _largest_trainable(spec, s) * pb
-    if s.optimizer == "adafactor":
-        return 2 * _largest_trainable(spec, s) * 4
-    return 0.0
-
-
-def _largest_trainable(spec: ModelSpec, s: Setup) -> int:
-    if s.method == "full":
-        return max(spec.embedding_params, max(m.in_features * m.out_features for m in spec.linears))
-    if s.method == "freeze":
-        return max(m.in_features * m.out_features * m.count for m in spec.linears)
-    return max(1, adapter_params(spec, s) // max(1, spec.num_layers) // 2)
-
-
-def plan(spec: ModelSpec, recipe: Recipe, available_bytes: int | None, **kwargs: Any) -> Any:
-    """The fit planner (tuitune.core.memory.fit_plan.plan): methods table, limits, suggestions -> FitPlan."""
-    from tuitune.core.memory.fit_plan import plan as fit_plan
-
-    return fit_plan(spec, recipe, available_bytes, **kwargs)
-
-
-def with_overrides(s: Setup, **changes: Any) -> Setup:
-    """A copy of the setup with some inputs changed (used by the planner)."""
-    return replace(s, **changes)

@@ -14,11 +14,10 @@ from tuitune.core.memory.estimator import (
     VERDICT_FITS,
     VERDICT_NO,
     MemoryEstimate,
-    Setup,
     estimate_setup,
-    resolve_setup,
     verdict_for,
 )
+from tuitune.core.memory.setup import Setup, resolve_setup
 
 if TYPE_CHECKING:
     from tuitune.core.models.spec import ModelSpec

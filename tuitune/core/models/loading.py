@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tuitune.core.errors import UserError
-from tuitune.core.models import ModelSource, load_tokenizer, resolve_model
+from tuitune.core.models.precision import autocast_mode, cpu_bf16_native, dtype_name
+from tuitune.core.models.resolution import ModelSource, load_tokenizer, resolve_model
 
 if TYPE_CHECKING:
     import torch
 
     from tuitune.core.recipe import Recipe
 
-_DTYPES = {"bfloat16": "bfloat16", "float16": "float16", "float32": "float32"}
 
 
 def pick_device() -> str:
@@ -31,14 +31,10 @@ def bf16_supported(device: str) -> bool:
     return device == "cuda" and torch.cuda.is_bf16_supported()
 
 
-def _named_dtype(name: str, device: str) -> torch.dtype:
+def _named_dtype(choice: str, device: str) -> torch.dtype:
     import torch
 
-    if name == "auto":
-        if device == "cpu":
-            return torch.float32
-        return torch.bfloat16 if bf16_supported(device) else torch.float16
-    return getattr(torch, _DTYPES[name])
+    return getattr(torch, dtype_name(choice, device, bf16_supported(device)))
 
 
 def weight_dtype(recipe: Recipe, device: str) -> torch.dtype:
@@ -50,38 +46,21 @@ def compute_dtype(recipe: Recipe, device: str) -> torch.dtype:
     return _named_dtype(recipe.quantization.compute_dtype, device)
 
 
-def cpu_bf16_native() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AMX or AVX512-BF16).
-
-    Only there is CPU autocast a win: measured on a Sapphire Rapids core, bf16 matrix products run at
-    5x the fp32 rate and a LoRA step of the demo model is ~1.5x faster; without these instructions
-    bf16 is emulated and slower than fp32.
-    """
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return " amx_bf16" in flags or " avx512_bf16" in flags
-
-
 def mixed_precision(recipe: Recipe, device: str) -> str:
-    """"bf16", "fp16" or "no" for the Trainer.
+    """"bf16", "fp16" or "no" for the Trainer (precision.autocast_mode).
 
     On CPU, auto means fp32; an explicit "bf16" runs under CPU autocast where the CPU has native
     bf16 (cpu_bf16_native), else fp32 (the engine warns).
     """
     choice = recipe.train.mixed_precision
     if device == "cpu":
-        return "bf16" if choice == "bf16" and cpu_bf16_native() else "no"
-    if choice == "auto":
-        return "bf16" if bf16_supported(device) else "fp16"
+        return autocast_mode(choice, device, choice == "bf16" and cpu_bf16_native())
     if choice == "bf16" and not bf16_supported(device):
         raise UserError(
             "train.mixed_precision = \"bf16\" but this GPU does not support bfloat16",
             'use "fp16" or "auto" (Ampere or newer GPUs support bf16)',
         )
-    return choice
+    return autocast_mode(choice, device, bf16_supported(device))
 
 
 def quantization_config(recipe: Recipe, device: str) -> Any | None:
