@@ -1,21 +1,23 @@
-"""Start (or resume) a trainer from the app: `tuitune train ... --detach` in a session of its own.
+"""Start (or resume) a trainer from the app the way the CLI does: `tuitune train --run-dir DIR --detach`.
 
-The CLI does the real work (freeze the recipe into the run folder, take the lock, start the trainer
-in a new session); the app only waits for it to say where the run is. Run from a thread worker: the
-CLI takes a second or two to start. Its own session (start_new_session) keeps the trainer, and the CLI
+The app prepares the run folder itself (core's `prepare_run`: the recipe on screen, unsaved edits
+included, frozen once into DIR/recipe.toml), then the CLI takes the lock and starts the trainer in a
+new session; the app waits for it to answer. Run from a thread worker: the CLI takes a second or
+two to start. Its own session (start_new_session) keeps the trainer, and the CLI
 that launches it, out of the terminal's process group, so quitting the app or losing the SSH link
 does not signal them.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
+from tuitune.core.engine.prepare import prepare_run, run_state
 from tuitune.core.errors import UserError
-from tuitune.core.recipe import FIELDS, Recipe, save_recipe, validate
+from tuitune.core.recipe import FIELDS, Recipe, validate
 from tuitune.core.runs import RunDirectory
 from tuitune.tui.child_process import child_env
 
@@ -32,19 +34,18 @@ def free_run_dir(runs_dir: Path, name: str) -> Path:
 
 
 def run_for(recipe: Recipe, app_runs_dir: Path) -> tuple[Recipe, Path]:
-    """The recipe to train (a copy, paths made absolute) and its run folder.
+    """The recipe to train (a copy named after its run folder) and that folder.
 
     A recipe that keeps the default runs folder trains into the app's (`--runs-dir`), so the app finds
     it again; a recipe naming its own folder keeps it.
     """
-    from tuitune.core.engine.prepare import freeze_recipe
-
-    frozen = freeze_recipe(recipe)
-    runs_dir = app_runs_dir if recipe.output.runs_dir == DEFAULT_RUNS_DIR else Path(frozen.output.runs_dir)
-    run_dir = free_run_dir(runs_dir.resolve(), recipe.name)
-    frozen.name = run_dir.name
-    frozen.output.runs_dir = str(runs_dir.resolve())
-    return frozen, run_dir
+    default = recipe.output.runs_dir == DEFAULT_RUNS_DIR
+    runs_dir = (Path(app_runs_dir) if default else Path(recipe.output.runs_dir).expanduser()).resolve()
+    run_dir = free_run_dir(runs_dir, recipe.name)
+    chosen = recipe.copy()
+    chosen.name = run_dir.name
+    chosen.output.runs_dir = str(runs_dir)
+    return chosen, run_dir
 
 
 def _spawn(args: list[str]) -> str:
@@ -76,18 +77,19 @@ def check_recipe(recipe: Recipe) -> UserError | None:
 
 
 def start_run(recipe: Recipe, app_runs_dir: Path) -> RunDirectory:
-    """Train `recipe` (the app's current one, saved or not) in a new run; returns its folder.
-
-    The recipe travels as a temporary TOML file, so unsaved edits are what the run freezes and trains.
-    """
+    """Train `recipe` (the app's current one, saved or not) in a new run; returns its folder."""
     problem = check_recipe(recipe)
     if problem is not None:
         raise problem
-    frozen, run_dir = run_for(recipe, app_runs_dir)
-    with tempfile.TemporaryDirectory(prefix="tuitune-start-") as tmp:
-        path = save_recipe(frozen, Path(tmp) / f"{frozen.name}.toml")
-        _spawn(["train", str(path), "--run-dir", str(run_dir), "--detach"])
-    return RunDirectory(run_dir)
+    chosen, run_dir = run_for(recipe, app_runs_dir)
+    run = prepare_run(chosen, run_dir)
+    try:
+        _spawn(["train", "--run-dir", str(run.path), "--detach"])
+    except UserError:
+        if run_state(run) == "prepared":  # nothing started: leave no half-made run behind
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
+    return run
 
 
 def resume_run(run: RunDirectory) -> RunDirectory:
