@@ -24,7 +24,7 @@ from typing import Any
 
 from tuitune.core.errors import UserError
 from tuitune.core.models.loading import load_base_model, mixed_precision, weight_dtype
-from tuitune.core.recipe import PROMPT_METHODS, Recipe
+from tuitune.core.recipe import LORA_METHODS, PROMPT_METHODS, Recipe
 
 # peft's PeftType value for each recipe method, to check an adapter we continue from.
 PEFT_TYPE = {
@@ -93,7 +93,7 @@ def peft_config(recipe: Recipe, model: Any, source_path: Path, notes: list[str])
     import peft
 
     method = recipe.method.type
-    if method in ("lora", "qlora"):
+    if method in LORA_METHODS:
         lo = recipe.lora
         return peft.LoraConfig(
             task_type="CAUSAL_LM",

@@ -283,10 +283,8 @@ class ActivationMemory:
 def activation_memory(spec: ModelSpec, s: Setup) -> ActivationMemory:
     L, h = spec.num_layers, spec.hidden_size
     a = s.act_bytes
-    # prompt and p-tuning prepend their virtual tokens to the input; prefix adds them to every
-    # layer's keys and values only.
-    seq = s.seq_len + (s.virtual_tokens if s.method in ("prompt", "p-tuning") else 0)
-    seq_kv = seq + (s.virtual_tokens if s.method == "prefix" else 0)
+    seq = s.input_len
+    seq_kv = seq + (s.virtual_tokens if s.method == "prefix" else 0)  # prefix: keys and values only
     T = s.batch_size * seq
     if s.method == "freeze":
         top = min(s.freeze_layers, L)
@@ -396,8 +394,7 @@ def setup_notes(spec: ModelSpec, s: Setup) -> list[str]:
             "8-bit QLoRA: bitsandbytes keeps the input of every 8-bit linear layer until the backward pass, "
             "so at long sequences it can need more memory than LoRA; 4-bit QLoRA does not"
         )
-    seq = s.seq_len + (s.virtual_tokens if s.method in ("prompt", "p-tuning") else 0)
-    if s.attention == "eager" and seq > 2048:
+    if s.attention == "eager" and s.input_len > 2048:
         notes.append("eager attention stores seq x seq probabilities per head: use sdpa or flash_attention_2")
     return notes
 

@@ -18,6 +18,7 @@ from tuitune.core.memory.estimator import (
     verdict_for,
 )
 from tuitune.core.memory.setup import Setup, resolve_setup
+from tuitune.core.recipe.methods import trains_base_weights
 
 if TYPE_CHECKING:
     from tuitune.core.models.spec import ModelSpec
@@ -195,9 +196,9 @@ def suggest(spec: ModelSpec, s: Setup, available: int, est: MemoryEstimate) -> l
         savers.append(
             ("use sdpa attention instead of eager", {"model.attn_implementation": "sdpa"}, {"attention": "sdpa"})
         )
-    if s.method == "full" or s.method == "freeze":
+    if trains_base_weights(s.method):
         savers.append(("train LoRA adapters instead of the full model", {"method.type": "lora"}, {"method": "lora"}))
-    if s.method in ("lora", "full", "freeze") or (s.method == "qlora" and s.quant_bits == 8):
+    if s.method == "lora" or trains_base_weights(s.method) or (s.method == "qlora" and s.quant_bits == 8):
         savers.append(
             (
                 "use QLoRA: 4-bit NF4 base weights with LoRA adapters",

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tuitune.core.errors import UserError
+from tuitune.core.recipe.methods import trains_base_weights
 
 if TYPE_CHECKING:
     from tuitune.core.recipe import Recipe
@@ -131,7 +132,7 @@ class TrainingMemoryProbe:
             enable_checkpointing(base)
         else:
             base.gradient_checkpointing_disable()
-            if self.recipe.method.type in ("full", "freeze"):
+            if trains_base_weights(self.recipe.method.type):
                 # Checkpointing made the embedding output require grad; without it the frozen
                 # lower layers of freeze-tuning need no graph at all.
                 base.disable_input_require_grads()

@@ -50,6 +50,12 @@ class Setup:
     def tokens(self) -> int:
         return self.batch_size * self.seq_len
 
+    @property
+    def input_len(self) -> int:
+        """Positions the model runs per row: prompt and p-tuning prepend their virtual tokens to the
+        input (prefix adds them to every layer's keys and values only)."""
+        return self.seq_len + (self.virtual_tokens if self.method in ("prompt", "p-tuning") else 0)
+
 
 def resolve_setup(
     recipe: Recipe,

@@ -9,7 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from tuitune.core.recipe.fields import FieldSpec
-from tuitune.core.recipe.methods import OPTIONAL_SECTIONS, PEFT_METHODS, SECTIONS_FOR_METHOD
+from tuitune.core.recipe.methods import (
+    OPTIONAL_SECTIONS,
+    PEFT_METHODS,
+    SECTIONS_FOR_METHOD,
+    trains_base_weights,
+)
 from tuitune.core.recipe.schema import FIELDS, Recipe
 
 if sys.version_info >= (3, 11):
@@ -167,7 +172,7 @@ def cross_field_problems(recipe: Recipe, present: set[str] | None) -> list[Probl
         )
     if method == "qlora" and recipe.quantization.bits == 8 and recipe.quantization.quant_type != "nf4":
         out.append(Problem("quantization.quant_type", "only applies to 4-bit quantization", "remove it, or set bits = 4"))
-    if recipe.model.adapter and method in ("full", "freeze"):
+    if recipe.model.adapter and trains_base_weights(method):
         out.append(
             Problem("model.adapter", f"continuing from an adapter needs a PEFT method, not \"{method}\"", "one of " + ", ".join(PEFT_METHODS))
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-from tuitune.core.recipe.methods import PROMPT_METHODS
+from tuitune.core.recipe.methods import PROMPT_METHODS, trains_base_weights
 from tuitune.core.recipe.schema import Recipe
 
 # Fields whose default follows another field: (key, the field it follows, the rule).
@@ -31,7 +31,7 @@ def new_recipe(method: str = "lora", model: str | None = None) -> Recipe:
     recipe.method.type = method
     if model:
         recipe.model.name_or_path = model
-    if method == "full" or method == "freeze":
+    if trains_base_weights(method):
         recipe.train.learning_rate = 2e-5
     elif method in PROMPT_METHODS or method == "ia3":
         recipe.train.learning_rate = 3e-3
