@@ -57,15 +57,16 @@ def top_p_value(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
+def _whole_at_least(text: str, low: int, problem: str) -> int:
     value = _whole(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"{text} {problem}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _whole_at_least(text, 1, "must be 1 or more")
 
 
 def non_negative_int(text: str) -> int:
-    value = _whole(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative; use 0 or more")
-    return value
+    return _whole_at_least(text, 0, "is negative; use 0 or more")

@@ -511,6 +511,19 @@ def t(key: str, lang: str = "en", /, **values: Any) -> str:
     return text.format(**values) if values else text
 
 
+class Translated:
+    """For screens and dialogs: `self.lang`, the app's language, and `self.t(key, **values)`."""
+
+    app: Any
+
+    @property
+    def lang(self) -> str:
+        return getattr(self.app, "lang", "en")
+
+    def t(self, key: str, /, **values: Any) -> str:
+        return t(key, self.lang, **values)
+
+
 def allowed_text(spec: Any, lang: str = "en") -> str:
     """What a field accepts, in the interface language. Built from the schema's own range and choices."""
     if lang != "zh":

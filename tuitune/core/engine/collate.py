@@ -27,6 +27,17 @@ def features(item: Any) -> dict[str, list[int]]:
     return row
 
 
+def right_padded(rows: list[dict[str, list[int]]], width: int, pad_token_id: int, labels_of: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input ids, labels) of `rows`, each right-padded to `width` (labels with IGNORE)."""
+    ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    for i, r in enumerate(rows):
+        n = len(r["input_ids"])
+        ids[i, :n] = torch.tensor(r["input_ids"])
+        labels[i, :n] = torch.tensor(labels_of(r))
+    return ids, labels
+
+
 class PaddedCollator:
     """Right-pads each batch to its longest row (to a multiple of 8 on GPU, for tensor cores)."""
 
@@ -38,14 +49,10 @@ class PaddedCollator:
         width = max(len(r["input_ids"]) for r in rows)
         if self.multiple:
             width = -(-width // self.multiple) * self.multiple
-        ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
-        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+        ids, labels = right_padded(rows, width, self.pad_token_id, lambda r: r["labels"])
         mask = torch.zeros((len(rows), width), dtype=torch.long)
         for i, r in enumerate(rows):
-            n = len(r["input_ids"])
-            ids[i, :n] = torch.tensor(r["input_ids"])
-            labels[i, :n] = torch.tensor(r["labels"])
-            mask[i, :n] = 1
+            mask[i, : len(r["input_ids"])] = 1
         return {"input_ids": ids, "labels": labels, "attention_mask": mask, NUM_TOKENS: mask.sum()}
 
 
@@ -81,13 +88,10 @@ class PackedCollator:
             batch = {"input_ids": as_row(ids), "labels": as_row(labels), "position_ids": as_row(pos)}
             return batch | {NUM_TOKENS: torch.tensor(len(ids)), "use_cache": False}
         width = max(len(r["input_ids"]) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
-        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+        ids, labels = right_padded(rows, width, self.pad_token_id, self._labels)
         pos = torch.zeros((len(rows), width), dtype=torch.long)
         for i, r in enumerate(rows):
             n = len(r["input_ids"])
-            ids[i, :n] = torch.tensor(r["input_ids"])
-            labels[i, :n] = torch.tensor(self._labels(r))
             pos[i, :n] = torch.tensor(r["position_ids"])
             pos[i, n:] = torch.arange(width - n)
         real = torch.tensor(sum(len(r["input_ids"]) for r in rows))

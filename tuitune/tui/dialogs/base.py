@@ -7,12 +7,12 @@ from typing import TypeVar
 from textual.binding import Binding
 from textual.screen import ModalScreen
 
-from tuitune.tui.i18n import t
+from tuitune.tui.i18n import Translated
 
 Answer = TypeVar("Answer")
 
 
-class Dialog(ModalScreen[Answer]):
+class Dialog(Translated, ModalScreen[Answer]):
     DEFAULT_CSS = """
     Dialog {
         align: center middle;
@@ -32,13 +32,6 @@ class Dialog(ModalScreen[Answer]):
     }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    @property
-    def lang(self) -> str:
-        return getattr(self.app, "lang", "en")
-
-    def t(self, key: str, /, **values: object) -> str:
-        return t(key, self.lang, **values)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

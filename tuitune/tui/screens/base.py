@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import ClassVar, NamedTuple
 
+from textual import work
 from textual.app import ComposeResult
+from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.suggester import SuggestFromList
+from textual.widgets import Footer, Input
 
-from tuitune.tui.i18n import localize_bindings, t
+from tuitune.tui.i18n import Translated, localize_bindings
 from tuitune.tui.widgets.mode_bar import ModeBar
 from tuitune.tui.workers import ReportsWorkerErrors
 
@@ -21,7 +24,7 @@ class PaletteCommand(NamedTuple):
     run: Callable[[], object]
 
 
-class TuituneScreen(ReportsWorkerErrors, Screen):
+class TuituneScreen(Translated, ReportsWorkerErrors, Screen):
     """Base of every mode screen. Subclasses set MODE and implement `compose_body()`."""
 
     MODE: ClassVar[str] = ""
@@ -30,13 +33,6 @@ class TuituneScreen(ReportsWorkerErrors, Screen):
         super().__init__()
         localize_bindings(self, self.lang)
 
-    @property
-    def lang(self) -> str:
-        return getattr(self.app, "lang", "en")
-
-    def t(self, key: str, /, **values: object) -> str:
-        return t(key, self.lang, **values)
-
     def compose(self) -> ComposeResult:
         yield ModeBar(self.MODE, self.lang)
         yield from self.compose_body()
@@ -44,6 +40,29 @@ class TuituneScreen(ReportsWorkerErrors, Screen):
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
+
+    # ---- choosing a run (Chat & Eval, Export)
+
+    class RunsFound(Message):
+        """The runs folder's run names, newest first, and the one to offer first."""
+
+        def __init__(self, names: list[str], default: str | None) -> None:
+            super().__init__()
+            self.names, self.default = names, default
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="find-runs")
+    def find_runs(self) -> None:
+        """List the app's runs folder in a thread; answers with RunsFound (on_tuitune_screen_runs_found)."""
+        from tuitune.core.runs import run_choices
+
+        self.post_message(self.RunsFound(*run_choices(self.app.runs_dir, getattr(self.app, "initial_run", None))))
+
+    @staticmethod
+    def offer_runs(field: Input, found: RunsFound) -> None:
+        """Suggest the run names while `field` is typed in, and fill in the default when it is empty."""
+        field.suggester = SuggestFromList(found.names, case_sensitive=True)
+        if not field.value and found.default:
+            field.value = found.default
 
     def write_into_recipe(self, changes: dict[str, object]) -> bool:
         """Write what-if settings into the app's current recipe (Hardware and Dataset ctrl+r): says

@@ -24,7 +24,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, Static, TabbedContent, TabPane
 
 from tuitune.core.errors import UserError
@@ -78,11 +77,6 @@ class ChatScreen(TuituneScreen):
     """
 
     # ------------------------------------------------------------------ messages from workers
-
-    class Found(Message):
-        def __init__(self, names: list[str], default: str | None) -> None:
-            super().__init__()
-            self.names, self.default = names, default
 
     class Loaded(Message):
         def __init__(self, request: int, target: str, session: Any = None, error: BaseException | None = None) -> None:
@@ -144,7 +138,7 @@ class ChatScreen(TuituneScreen):
                 yield EvalPanel(self.lang, id="eval-panel")
 
     def on_mount(self) -> None:
-        self._find_runs()
+        self.find_runs()
 
     def on_unmount(self) -> None:
         self._cancel.set()
@@ -162,18 +156,9 @@ class ChatScreen(TuituneScreen):
 
     # ------------------------------------------------------------------ choosing and loading
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="chat-runs")
-    def _find_runs(self) -> None:
-        from tuitune.core.runs import run_choices
-
-        self.post_message(self.Found(*run_choices(self.app.runs_dir, getattr(self.app, "initial_run", None))))
-
-    def on_chat_screen_found(self, message: Found) -> None:
+    def on_tuitune_screen_runs_found(self, message: TuituneScreen.RunsFound) -> None:
         self.listed = True
-        target = self.query_one("#chat-target", Input)
-        target.suggester = SuggestFromList(message.names, case_sensitive=True)
-        if not target.value and message.default:
-            target.value = message.default
+        self.offer_runs(self.query_one("#chat-target", Input), message)
         if self.session is None and not self.loading:
             self._state(self.t("chat.not_loaded") if message.default else self.t("chat.no_runs", folder=self.app.runs_dir.name))
         (self.query_one("#chat-target") if self.session is None else self.query_one("#chat-prompt")).focus()

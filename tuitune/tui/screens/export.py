@@ -16,7 +16,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, ProgressBar, Select, Static
 
 from tuitune.core.errors import UserError
@@ -61,11 +60,6 @@ class ExportScreen(TuituneScreen):
         #export-result.-ok { color: $text-success; }
     }
     """
-
-    class Found(Message):
-        def __init__(self, names: list[str], default: str | None) -> None:
-            super().__init__()
-            self.names, self.default = names, default
 
     class Checked(Message):
         def __init__(self, request: int, run: Any = None, warnings: list[str] | None = None, error: str = "") -> None:
@@ -120,7 +114,7 @@ class ExportScreen(TuituneScreen):
         yield Static("", id="export-result", markup=False)
 
     def on_mount(self) -> None:
-        self._find_runs()
+        self.find_runs()
 
     @property
     def is_settled(self) -> bool:
@@ -140,20 +134,12 @@ class ExportScreen(TuituneScreen):
 
     # ------------------------------------------------------------------ choosing a run
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="export-runs")
-    def _find_runs(self) -> None:
-        from tuitune.core.runs import run_choices
-
-        self.post_message(self.Found(*run_choices(self.app.runs_dir, getattr(self.app, "initial_run", None))))
-
-    def on_export_screen_found(self, message: Found) -> None:
+    def on_tuitune_screen_runs_found(self, message: TuituneScreen.RunsFound) -> None:
         self.listed = True
         run = self.query_one("#export-run", Input)
-        run.suggester = SuggestFromList(message.names, case_sensitive=True)
         if not message.names:
             self._say("#export-check", self.t("export.no_runs", folder=self.app.runs_dir.name))
-        if not run.value and message.default:
-            run.value = message.default  # Input.Changed starts the check
+        self.offer_runs(run, message)  # filling in the default starts the check (Input.Changed)
         run.focus()
 
     @on(Input.Changed, "#export-run")

@@ -7,6 +7,7 @@ app; stop and delete go through core (request_stop, delete_run), which refuse a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual import work
@@ -206,23 +207,13 @@ class RunsScreen(TuituneScreen):
         if not run.live:
             self.notify(self.t("runs.not_live", name=run.name, status=run.status), severity="warning")
             return
-        self.busy += 1
-        self._stop(run)
+        self._confirm_then(self.t("runs.stop_title"), self.t("runs.stop_ask", name=run.name), lambda: self._send_stop(run))
 
-    @work(exclusive=True, exit_on_error=False, group="runs-dialog")
-    async def _stop(self, run: Any) -> None:
-        from tuitune.tui.dialogs.confirm import ConfirmDialog
-
-        try:
-            ok = await self.app.push_screen_wait(ConfirmDialog(self.t("runs.stop_title"), self.t("runs.stop_ask", name=run.name)))
-            if ok:
-                if RunDirectory(run.path).request_stop():
-                    self.notify(self.t("runs.stop_sent", name=run.name))
-                else:
-                    self.notify(self.t("runs.not_live", name=run.name, status=run.status), severity="warning")
-        finally:
-            self.busy -= 1
-        self.refresh_runs()
+    def _send_stop(self, run: Any) -> None:
+        if RunDirectory(run.path).request_stop():
+            self.notify(self.t("runs.stop_sent", name=run.name))
+        else:
+            self.notify(self.t("runs.not_live", name=run.name, status=run.status), severity="warning")
 
     def action_delete(self) -> None:
         run = self._current_or_say()
@@ -233,24 +224,31 @@ class RunsScreen(TuituneScreen):
         except UserError as e:
             self.app.show_error(e, self.t("runs.delete_title"))
             return
+        ask = self.t("runs.delete_ask", name=run.name, path=run.path)
+        self._confirm_then(self.t("runs.delete_title"), ask, lambda: self._delete(run))
+
+    def _delete(self, run: Any) -> None:
+        try:
+            delete_run(RunDirectory(run.path))
+        except UserError as e:
+            self.app.show_error(e)
+        else:
+            self.notify(self.t("runs.deleted", name=run.name))
+            if self.marked == run.name:
+                self.action_unmark()
+
+    def _confirm_then(self, title: str, question: str, act: Callable[[], None]) -> None:
+        """Ask in a dialog; `act` runs when the user agrees. The list is re-read either way."""
         self.busy += 1
-        self._delete(run)
+        self._ask_and_act(title, question, act)
 
     @work(exclusive=True, exit_on_error=False, group="runs-dialog")
-    async def _delete(self, run: Any) -> None:
+    async def _ask_and_act(self, title: str, question: str, act: Callable[[], None]) -> None:
         from tuitune.tui.dialogs.confirm import ConfirmDialog
 
         try:
-            ask = self.t("runs.delete_ask", name=run.name, path=run.path)
-            if await self.app.push_screen_wait(ConfirmDialog(self.t("runs.delete_title"), ask)):
-                try:
-                    delete_run(RunDirectory(run.path))
-                except UserError as e:
-                    self.app.show_error(e)
-                else:
-                    self.notify(self.t("runs.deleted", name=run.name))
-                    if self.marked == run.name:
-                        self.action_unmark()
+            if await self.app.push_screen_wait(ConfirmDialog(title, question)):
+                act()
         finally:
             self.busy -= 1
         self.refresh_runs()
