@@ -11,7 +11,7 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
 
@@ -21,6 +21,7 @@ from tuitune.core.recipe import FIELDS, Problem, Recipe
 from tuitune.core.units import format_bytes
 from tuitune.tui.i18n import t
 from tuitune.tui.widgets.field_row import FieldRow
+from tuitune.tui.widgets.recipe_rows import RecipeRows
 from tuitune.tui.widgets.suggesters import ModelSuggester
 
 # The settings that decide whether a run fits, in the order a user thinks about them.
@@ -50,7 +51,7 @@ def card_size(nbytes: int | None) -> str:
     return format_bytes(nbytes, 0).replace(" GiB", " GB") if nbytes else "?"
 
 
-class PlanControls(VerticalScroll, can_focus=False):
+class PlanControls(RecipeRows):
     DEFAULT_CSS = """
     PlanControls {
         height: 1fr;
@@ -75,10 +76,7 @@ class PlanControls(VerticalScroll, can_focus=False):
             self.target = target
 
     def __init__(self, recipe: Recipe, lang: str, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.recipe = recipe
-        self.lang = lang
-        self.typed_problems: dict[str, Problem] = {}
+        super().__init__(recipe, lang, id=id)
         self._targets: dict[str, PlanTarget] = {}
         self._option_keys: list[str] = []  # what the target select offers now
         self._chosen: str | None = None  # the target key chosen (the select's value once it has options)
@@ -159,20 +157,9 @@ class PlanControls(VerticalScroll, can_focus=False):
         self.query_one("#target", Select).value = key
 
     def problems(self) -> list[Problem]:
-        return [p for key, p in self.typed_problems.items() if self.recipe.applies(key)]
+        return self.unreadable()
 
     # ------------------------------------------------------------------ events
-
-    def on_field_row_edited(self, event: FieldRow.Edited) -> None:
-        event.stop()
-        if event.problem is None:
-            self.typed_problems.pop(event.key, None)
-            self.recipe.set(event.key, event.value)
-        else:
-            self.typed_problems[event.key] = event.problem
-        if event.key in ("method.type", "quantization.bits"):
-            self._show_applicable()
-        self._changed()
 
     @on(Select.Changed, "#target")
     def _on_target(self, event: Select.Changed) -> None:

@@ -7,19 +7,18 @@ is kept as a problem on its field (the recipe keeps the last good value) until i
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
 from textual.events import DescendantFocus
 from textual.message import Message
 from textual.widgets import Static
 
 from tuitune.core.recipe import FIELDS, FieldSpec, Problem, Recipe, section_labels, validate
 from tuitune.tui.widgets.field_row import FieldRow
+from tuitune.tui.widgets.recipe_rows import RecipeRows
 
 # Editing one of these can show or hide other fields (Recipe.applies depends on them).
-_SHAPE_KEYS = ("method.type", "quantization.bits")
 
 
-class RecipeForm(VerticalScroll, can_focus=False):
+class RecipeForm(RecipeRows):
     DEFAULT_CSS = """
     RecipeForm {
         height: 1fr;
@@ -46,12 +45,6 @@ class RecipeForm(VerticalScroll, can_focus=False):
         def __init__(self, spec: FieldSpec) -> None:
             super().__init__()
             self.spec = spec
-
-    def __init__(self, recipe: Recipe, lang: str, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.recipe = recipe
-        self.lang = lang
-        self.typed_problems: dict[str, Problem] = {}
 
     def compose(self) -> ComposeResult:
         labels = section_labels(self.lang)
@@ -92,9 +85,8 @@ class RecipeForm(VerticalScroll, can_focus=False):
 
     def problems(self) -> list[Problem]:
         """Values that could not be read, then everything validate() finds in the working recipe."""
-        typed = [p for key, p in self.typed_problems.items() if self.recipe.applies(key)]
         checked = [p for p in validate(self.recipe) if p.key not in self.typed_problems]
-        return typed + checked
+        return self.unreadable() + checked
 
     def focus_field(self, key: str) -> None:
         row = self.row(key)
@@ -103,17 +95,6 @@ class RecipeForm(VerticalScroll, can_focus=False):
             self.call_after_refresh(self.scroll_to_widget, row, animate=False)
 
     # ------------------------------------------------------------------ events
-
-    def on_field_row_edited(self, event: FieldRow.Edited) -> None:
-        event.stop()
-        if event.problem is None:
-            self.typed_problems.pop(event.key, None)
-            self.recipe.set(event.key, event.value)
-        else:
-            self.typed_problems[event.key] = event.problem
-        if event.key in _SHAPE_KEYS:
-            self._show_applicable()
-        self._changed()
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         # Focus events bubble through different numbers of containers, so after quick tabbing they
