@@ -108,10 +108,6 @@ class MemoryEstimate:
     # Allocated bytes while an evaluation batch runs (see eval_peak_bytes); not part of the verdict.
     eval_peak_bytes: int = 0
 
-    @property
-    def total_bytes(self) -> int:
-        return self.train_peak_bytes
-
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "total_bytes": self.train_peak_bytes,

@@ -163,11 +163,6 @@ def catalog_key(name: str) -> str | None:
     return _BY_SHORT.get(_short(name))
 
 
-def catalog_config(name: str) -> dict[str, Any] | None:
-    key = catalog_key(name)
-    return dict(CATALOG[key]) if key else None
-
-
 def catalog_names() -> list[str]:
     """Every catalog hub id, in declaration order."""
     return list(CATALOG)

@@ -153,9 +153,6 @@ class PlanControls(RecipeRows):
             return self._custom
         return self._targets.get(value) if isinstance(value, str) else None
 
-    def choose_target(self, key: str) -> None:
-        self.query_one("#target", Select).value = key
-
     def problems(self) -> list[Problem]:
         return self.unreadable()
 
