@@ -117,6 +117,8 @@ async def test_unexpected_worker_error_keeps_its_traceback_in_details(make_app):
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         app.screen.run_worker(fails, thread=True, exit_on_error=False)
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ErrorDialog", what="error dialog")
+        # The dialog is the screen before its children are mounted: wait for the details too (a loaded machine).
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ErrorDialog" and app.screen.query("#details-text"),
+                       what="error dialog")
         details = app.screen.query_one("#details-text").render()
         assert "Traceback" in str(details) and "fails" in str(details)
