@@ -40,12 +40,12 @@ def run(args: argparse.Namespace) -> int:
     from tuitune.core.runs import find_run
     from tuitune.core.tuned import quiet_libraries
 
+    if args.ollama and not args.gguf:
+        raise UserError("--ollama writes a Modelfile for a GGUF", "add --gguf DIR")
     if not (args.adapter or args.merge or args.gguf or args.vllm):
         raise UserError("nothing to export", "give --adapter OUT, --merge OUT, --gguf DIR or --vllm DIR")
     if args.adapter and args.merge:
         raise UserError("--adapter and --merge are two exports", "run the command once for each")
-    if args.ollama and not args.gguf:
-        raise UserError("--ollama writes a Modelfile for a GGUF", "add --gguf DIR")
     runs_dir = runs_dir_of(args)
     results: list[dict] = []
 
