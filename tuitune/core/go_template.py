@@ -3,7 +3,7 @@
 Written here because no maintained Python package renders Go templates, and tuitune must check a
 Modelfile's TEMPLATE against the model's own chat template (Jinja) before it says the export is done.
 Supported: text, {{ pipeline }}, trim markers {{- -}}, if / else if / else / end, range (with
-`$i, $x :=`), variables (`$x := ...`, `$`, `$.Field`), fields (.Role, .Content, $.Messages),
+`$i, $x :=`), variables (`$x := ...`, `$x = ...`, `$`, `$.Field`), fields (.Role, .Content, $.Messages),
 string/number/bool literals, parentheses and the functions eq, ne, lt, le, gt, ge, and, or, not,
 len, slice, index. Anything else raises TemplateError, so an unsupported template is never
 rendered wrongly in silence.
@@ -25,7 +25,7 @@ class TemplateError(ValueError):
 
 @dataclass
 class _Node:
-    kind: str  # text | out | if | range | set
+    kind: str  # text | out | if | range | set | assign
     text: str = ""
     expr: list[Any] = field(default_factory=list)
     body: list[_Node] = field(default_factory=list)
@@ -38,8 +38,40 @@ def render(template: str, data: dict[str, Any]) -> str:
     """Render `template` with `data` as the dot ({{ .Field }} reads data["Field"])."""
     nodes = _parse(_lex(template))
     out: list[str] = []
-    _exec(nodes, data, {"$": data}, out)
+    _exec(nodes, data, _Scope({"$": data}), out)
     return "".join(out)
+
+
+class _Scope:
+    """Variables of a block; `$x := v` declares here, `$x = v` assigns where $x was declared."""
+
+    def __init__(self, names: dict[str, Any] | None = None, parent: _Scope | None = None) -> None:
+        self.names = names or {}
+        self.parent = parent
+
+    def child(self) -> _Scope:
+        return _Scope({}, self)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.names or (self.parent is not None and name in self.parent)
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.names:
+            return self.names[name]
+        if self.parent is None:
+            raise KeyError(name)
+        return self.parent[name]
+
+    def declare(self, name: str, value: Any) -> None:
+        self.names[name] = value
+
+    def assign(self, name: str, value: Any) -> None:
+        scope: _Scope | None = self
+        while scope is not None and name not in scope.names:
+            scope = scope.parent
+        if scope is None:
+            raise TemplateError(f"assignment to undeclared variable {name}")
+        scope.names[name] = value
 
 
 # ------------------------------------------------------------------------------ lexing and parsing
@@ -114,6 +146,8 @@ def _parse(items: list[tuple[str, str]]) -> list[_Node]:
             raise TemplateError(f"unsupported action: {word}")
         elif word.startswith("$") and rest.startswith(":="):
             current.append(_Node("set", names=[word], expr=_tokens(rest[2:])))
+        elif word.startswith("$") and rest.startswith("=") and not rest.startswith("=="):
+            current.append(_Node("assign", names=[word], expr=_tokens(rest[1:])))
         else:
             current.append(_Node("out", expr=_tokens(value)))
     if stack:
@@ -162,36 +196,39 @@ def _tokens(text: str) -> list[Any]:
 # ------------------------------------------------------------------------------ evaluation
 
 
-def _exec(nodes: list[_Node], dot: Any, scope: dict[str, Any], out: list[str]) -> None:
+def _exec(nodes: list[_Node], dot: Any, scope: _Scope, out: list[str]) -> None:
     for node in nodes:
         if node.kind == "text":
             out.append(node.text)
         elif node.kind == "out":
             out.append(_text(_eval(node.expr, dot, scope)))
         elif node.kind == "set":
-            scope[node.names[0]] = _eval(node.expr, dot, scope)
+            scope.declare(node.names[0], _eval(node.expr, dot, scope))
+        elif node.kind == "assign":
+            scope.assign(node.names[0], _eval(node.expr, dot, scope))
         elif node.kind == "if":
             for cond, body in node.branches:
                 if _truth(_eval(cond, dot, scope)):
-                    _exec(body, dot, dict(scope), out)
+                    _exec(body, dot, scope.child(), out)
                     break
             else:
-                _exec(node.otherwise, dot, dict(scope), out)
+                _exec(node.otherwise, dot, scope.child(), out)
         elif node.kind == "range":
             items = _eval(node.expr, dot, scope)
             seq = list(items.items()) if isinstance(items, dict) else list(enumerate(items or []))
             if not seq:
-                _exec(node.otherwise, dot, dict(scope), out)
+                _exec(node.otherwise, dot, scope.child(), out)
             for key, value in seq:
-                inner = dict(scope)
+                inner = scope.child()
                 if len(node.names) == 2:
-                    inner[node.names[0]], inner[node.names[1]] = key, value
+                    inner.declare(node.names[0], key)
+                    inner.declare(node.names[1], value)
                 elif len(node.names) == 1:
-                    inner[node.names[0]] = value
+                    inner.declare(node.names[0], value)
                 _exec(node.body, value, inner, out)
 
 
-def _eval(expr: list[Any], dot: Any, scope: dict[str, Any]) -> Any:
+def _eval(expr: list[Any], dot: Any, scope: _Scope) -> Any:
     if not expr:
         raise TemplateError("empty pipeline")
     head = expr[0]
@@ -203,7 +240,7 @@ def _eval(expr: list[Any], dot: Any, scope: dict[str, Any]) -> Any:
     return _value(head, dot, scope)
 
 
-def _value(token: tuple[str, Any], dot: Any, scope: dict[str, Any]) -> Any:
+def _value(token: tuple[str, Any], dot: Any, scope: _Scope) -> Any:
     kind, value = token
     if kind == "str":
         return value

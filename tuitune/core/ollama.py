@@ -1,10 +1,10 @@
 """An Ollama Modelfile for an exported GGUF: FROM, TEMPLATE, SYSTEM, stops and sampling defaults.
 
 The TEMPLATE is translated from the chat template the run was trained with, by rendering probe
-conversations through it (Jinja, as transformers does) and reading where each role's turn starts
-and ends. That covers the turn-based families (chatml, qwen, llama-3, mistral, phi-3, zephyr,
-alpaca, tuitune's plain) and templates that fold the system prompt into the first user turn
-(gemma, llama-2). The translation is then checked: several conversations rendered through the
+conversations through it (Jinja, as transformers does) and reading what it writes between the
+messages (`Transitions`). That covers the turn-based families (chatml, qwen with its default
+system prompt, llama-3, mistral, phi-3, zephyr, alpaca, tuitune's plain) and templates that fold
+the system prompt into the first user turn (gemma, llama-2). The translation is then checked: several conversations rendered through the
 Modelfile TEMPLATE (with Ollama's rules, by tuitune.core.go_template) must equal the chat
 template's rendering, or the export refuses to write a Modelfile that would prompt differently.
 """
@@ -41,16 +41,22 @@ CHECK_CONVERSATIONS = (
 
 
 @dataclass(frozen=True)
-class TurnFormat:
-    """How a chat template writes a conversation: bos, then each turn as prefix + content + suffix."""
+class Transitions:
+    """What a chat template writes between the contents of consecutive messages.
+
+    A conversation renders as: start (before the first message: bos, a default system prompt, the
+    first turn's opening), then each message's content preceded by the text that follows the
+    previous role, and `generation` after a last user message. Templates that fold the system prompt
+    into the first user turn (gemma, llama-2) are the case where `system_to_user` is a separator.
+    """
 
     bos: str
-    user: tuple[str, str]
-    assistant: tuple[str, str]
-    generation: str  # what follows the last user turn to prompt a reply
-    system: tuple[str, str] | None  # None: no system turn of its own
-    system_joiner: str | None  # set when the system prompt is folded into the first user turn
-    default_system: str  # what the template writes when the conversation has no system message
+    start_user: str
+    start_system: str | None  # None: the template has no system role
+    system_to_user: str
+    user_to_assistant: str
+    assistant_to_user: str
+    generation: str  # after the last user message, to prompt a reply
 
 
 @dataclass(frozen=True)
@@ -71,54 +77,35 @@ def _between(text: str, *marks: str) -> list[str]:
     for mark in marks:
         head, found, rest = rest.partition(mark)
         if not found:
-            raise ValueError(mark)
+            raise ValueError(f"{mark} missing from the rendering")
         pieces.append(head)
     return [*pieces, rest]
 
 
-def read_turn_format(tokenizer: Any, jinja: str) -> TurnFormat:
-    """Where each role's turn starts and ends in `jinja` (a template without a default system added)."""
+def read_transitions(tokenizer: Any, jinja: str) -> Transitions:
+    """Render probe conversations through `jinja` and read what it writes between messages."""
     s, (u1, u2), a1 = SYSTEM_PROBE, USER_PROBES, REPLY_PROBE
-    user = {"role": "user", "content": u1}
+    user, second = {"role": "user", "content": u1}, {"role": "user", "content": u2}
     reply = {"role": "assistant", "content": a1}
-    second = {"role": "user", "content": u2}
     try:
-        head, u_after = _between(_render(tokenizer, jinja, [user], False), u1)
-        _, gen_full = _between(_render(tokenizer, jinja, [user], True), u1)
-        _, a_after = _between(_render(tokenizer, jinja, [user, reply], False), a1)
-        _, p2, p3, p4 = _between(_render(tokenizer, jinja, [user, reply, second], True), u1, a1, u2)
-    except Exception as e:  # noqa: BLE001 - a template that refuses probes, or drops their text
+        start, generation = _between(_render(tokenizer, jinja, [user], True), u1)
+        start3, to_reply, to_user, generation3 = _between(_render(tokenizer, jinja, [user, reply, second], True), u1, a1, u2)
+    except Exception as e:  # noqa: BLE001 - a template that refuses the probes, or drops their text
         raise _untranslatable(f"rendering probe conversations failed ({e})") from e
-    if not (p2.startswith(u_after) and gen_full.startswith(u_after) and p4 == gen_full and p3.startswith(a_after)):
+    if start3 != start or generation3 != generation:
         raise _untranslatable("its turns do not repeat the same way")
-    u_pre = p3[len(a_after) :]
-    a_pre = p2[len(u_after) :]
-    gen = gen_full[len(u_after) :]
-    if not head.endswith(u_pre):
-        raise _untranslatable("the first user turn starts differently from the others")
-    head = head[: len(head) - len(u_pre)]
-    bos = getattr(tokenizer, "bos_token", None) or ""
-    bos = bos if bos and head.startswith(bos) else ""
-    default_block = head[len(bos) :]
-
-    system, joiner, default = None, None, ""
     try:
-        s_head, s_mid, _ = _between(_render(tokenizer, jinja, [{"role": "system", "content": s}, user], False), s, u1)
-    except Exception:  # noqa: BLE001 - templates without a system role (mistral v0.1, gemma raise or drop it)
-        s_head = s_mid = None
-    if s_head is not None:
-        if s_mid.endswith(u_pre) and s_head.startswith(bos):
-            system = (s_head[len(bos) :], s_mid[: len(s_mid) - len(u_pre)])
-        elif s_head == bos + u_pre:
-            joiner = s_mid
-        else:
-            raise _untranslatable("its system turn has a shape tuitune cannot translate")
-    if default_block:
-        if system and default_block.startswith(system[0]) and default_block.endswith(system[1]):
-            default = default_block[len(system[0]) : len(default_block) - len(system[1])]
-        else:
-            raise _untranslatable("it writes text before the first turn that is not a system prompt")
-    return TurnFormat(bos, (u_pre, u_after), (a_pre, a_after), gen, system, joiner, default)
+        start_system, system_to_user, generation_s = _between(
+            _render(tokenizer, jinja, [{"role": "system", "content": s}, user], True), s, u1
+        )
+    except Exception:  # noqa: BLE001 - templates without a system role raise or drop it (mistral v0.1)
+        start_system, system_to_user, generation_s = None, "", generation
+    if generation_s != generation:
+        raise _untranslatable("a system message changes how the reply is prompted")
+    bos = getattr(tokenizer, "bos_token", None) or ""
+    if not (bos and start.startswith(bos) and (start_system is None or start_system.startswith(bos))):
+        bos = ""
+    return Transitions(bos, start, start_system, system_to_user, to_reply, to_user, generation)
 
 
 def _untranslatable(why: str) -> UserError:
@@ -128,26 +115,28 @@ def _untranslatable(why: str) -> UserError:
     )
 
 
-def go_template(fmt: TurnFormat, bos_from_gguf: bool) -> str:
-    """Ollama's Go template for `fmt`: over .Messages, the last assistant message left open (Ollama
-    continues it), the generation prompt after a last user message."""
-    for piece in (fmt.bos, *fmt.user, *fmt.assistant, fmt.generation, *(fmt.system or ()), fmt.system_joiner or ""):
+def go_template(t: Transitions, bos_from_gguf: bool) -> str:
+    """Ollama's Go template: over .Messages, each content preceded by what follows the previous role;
+    a last assistant message is left open (Ollama continues it)."""
+    cut = len(t.bos) if bos_from_gguf else 0
+    start_user, start_system = t.start_user[cut:], (t.start_system or "")[cut:]
+    for piece in (start_user, start_system, t.system_to_user, t.user_to_assistant, t.assistant_to_user, t.generation):
         if "{{" in piece or '"""' in piece:
             raise _untranslatable("its literal text contains '{{' or '\"\"\"'")
-    u_pre, u_suf = fmt.user
-    a_pre, a_suf = fmt.assistant
-    parts = ["" if bos_from_gguf else fmt.bos]
-    parts.append('{{ range $i, $_ := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}')
-    if fmt.system is not None:
-        parts.append(f'{{{{ if eq .Role "system" }}}}{fmt.system[0]}{{{{ .Content }}}}{fmt.system[1]}{{{{ else if eq .Role "user" }}}}{u_pre}')
-    else:
-        parts.append(f'{{{{ if eq .Role "user" }}}}{u_pre}')
-        if fmt.system_joiner is not None:
-            parts.append(f'{{{{ if and $.System (eq $i 1) }}}}{{{{ $.System }}}}{fmt.system_joiner}{{{{ end }}}}')
-    parts.append(f'{{{{ .Content }}}}{u_suf}{{{{ else if eq .Role "assistant" }}}}{a_pre}{{{{ .Content }}}}')
-    parts.append(f'{{{{ if not $last }}}}{a_suf}{{{{ end }}}}{{{{ end }}}}')
-    parts.append(f'{{{{ if and $last (ne .Role "assistant") }}}}{fmt.generation}{{{{ end }}}}{{{{ end }}}}')
-    return "".join(parts)
+    first = (
+        f'{{{{ if eq .Role "system" }}}}{start_system}{{{{ else }}}}{start_user}{{{{ end }}}}'
+        if t.start_system is not None
+        else start_user
+    )
+    return (
+        '{{ $prev := "" }}{{ range .Messages }}'
+        f'{{{{ if eq $prev "" }}}}{first}'
+        f'{{{{ else if eq $prev "system" }}}}{t.system_to_user}'
+        f'{{{{ else if eq $prev "user" }}}}{t.user_to_assistant}'
+        f'{{{{ else }}}}{t.assistant_to_user}{{{{ end }}}}'
+        "{{ .Content }}{{ $prev = .Role }}{{ end }}"
+        f'{{{{ if eq $prev "user" }}}}{t.generation}{{{{ end }}}}'
+    )
 
 
 def ollama_values(messages: list[dict[str, str]], system: str) -> dict[str, Any]:
@@ -173,17 +162,14 @@ def render_modelfile_template(plan: ModelfilePlan, messages: list[dict[str, str]
 def check_translation(tokenizer: Any, served: Any) -> ModelfilePlan:
     """The Modelfile's TEMPLATE, SYSTEM and stops for `served` (a ServedTemplate), checked: each
     CHECK_CONVERSATION rendered through it equals the chat template's rendering. UserError otherwise."""
-    fmt = read_turn_format(tokenizer, served.base)
-    if served.system and fmt.system is None and fmt.system_joiner is None:
-        raise _untranslatable("the run has a system prompt but the template has no place for one")
-    bos_from_gguf = bool(fmt.bos) and _adds_bos(tokenizer)
-    system = served.system or fmt.default_system
-    plan = ModelfilePlan(go_template(fmt, bos_from_gguf), system, tuple(served.end_tokens), bos_from_gguf)
+    t = read_transitions(tokenizer, served.jinja)
+    bos_from_gguf = bool(t.bos) and _adds_bos(tokenizer)
+    plan = ModelfilePlan(go_template(t, bos_from_gguf), served.system, tuple(served.end_tokens), bos_from_gguf)
     for convo in CHECK_CONVERSATIONS:
-        if convo[0]["role"] == "system" and fmt.system is None and fmt.system_joiner is None:
+        if convo[0]["role"] == "system" and t.start_system is None:
             continue
         expected = served.render(tokenizer, convo)
-        got = (fmt.bos if bos_from_gguf else "") + render_modelfile_template(plan, convo)
+        got = (t.bos if bos_from_gguf else "") + render_modelfile_template(plan, convo)
         if got != expected:
             raise UserError(
                 "the Ollama TEMPLATE would prompt differently from the chat template",
