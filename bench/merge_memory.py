@@ -3,9 +3,9 @@ tuitune's shard-by-shard merge, on the demo model (SmolLM2-135M-Instruct, float3
 
     PYTHONPATH=. python bench/merge_memory.py [--shard-size 100MB] [--rank 16]
 
-Each way runs in a fresh child process; the figure is its peak resident set (ru_maxrss), minus the
-child's RSS after importing torch, transformers and peft (the same for both), so it is the merge's
-own memory. The adapter is a random LoRA on every linear layer (the merge does the same work
+Each way runs in a fresh child process; the figure is its peak resident set (VmRSS sampled every
+2 ms) above its RSS after importing torch, transformers and peft (the same for both), so it is the
+merge's own memory. The adapter is a random LoRA on every linear layer (the merge does the same work
 whatever the values).
 """
 
@@ -23,9 +23,23 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 CHILD = r"""
-import json, resource, sys
+import json, sys, threading, time
 import torch, transformers, peft, safetensors.torch  # imported before the baseline is taken
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def rss_kib():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+base = rss_kib()
+peak = [base]
+stop = threading.Event()
+
+def sample():  # the imports' own transient peak must not count, so ru_maxrss is not used
+    while not stop.is_set():
+        peak[0] = max(peak[0], rss_kib())
+        time.sleep(0.002)
+
+threading.Thread(target=sample, daemon=True).start()
 way, sharded, adapter, out = sys.argv[1:5]
 if way == "peft":
     from peft import PeftModel
@@ -36,8 +50,9 @@ else:
     from pathlib import Path
     from tuitune.core.shard_merge import merge_by_shard
     merge_by_shard(Path(adapter), Path(sharded), Path(out), dtype_name="float32")
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"baseline_kib": base, "peak_kib": peak}))
+stop.set()
+peak[0] = max(peak[0], rss_kib())
+print(json.dumps({"baseline_kib": base, "peak_kib": peak[0]}))
 """
 
 
