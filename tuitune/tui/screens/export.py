@@ -14,7 +14,7 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, ProgressBar, Select, Static
 
@@ -70,6 +70,7 @@ class ExportScreen(TuituneScreen):
         #export-progress { width: 100%; display: none; }
         #export-progress.-shown { display: block; }
         #export-stage { height: auto; color: $text-muted; }
+        #export-result-scroll { height: 1fr; }
         #export-result { height: auto; padding: 0 2; }
         #export-result.-error { color: $text-error; }
         #export-result.-ok { color: $text-success; }
@@ -133,7 +134,8 @@ class ExportScreen(TuituneScreen):
             yield ProgressBar(id="export-progress", show_eta=False)
             yield Static("", id="export-stages", markup=False)
             yield Static("", id="export-stage", markup=False)
-        yield Static("", id="export-result", markup=False)
+        with VerticalScroll(id="export-result-scroll"):
+            yield Static("", id="export-result", markup=False)
 
     def on_mount(self) -> None:
         self.find_runs()
