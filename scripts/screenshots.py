@@ -241,6 +241,7 @@ SHOTS = [
     Shot("runs-80x24", "runs", size=(80, 24), runs=True, steps=[diff_runs]),
     Shot("chat-80x24", "chat", size=(80, 24), runs=True, steps=[chat_once]),
     Shot("export-80x24", "export", size=(80, 24), runs=True),
+    Shot("export-gguf-80x24", "export", size=(80, 24), runs=True, steps=[gguf_run]),
     Shot("recipe-200x60", "recipe", size=(200, 60), steps=[load_quickstart, edit_rank]),
 ]
 

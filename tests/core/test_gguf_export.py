@@ -87,11 +87,12 @@ def test_failed_parity_exits_1_and_keeps_the_files(runs, tmp_path, capsys, monke
 
 
 def test_parity_catches_a_gguf_that_lost_its_template_and_stop_token(runs, tmp_path):
+    from transformers import AutoTokenizer
+
     from tuitune.core import export
     from tuitune.core.data.templates import LLAMA3
     from tuitune.core.parity import check_parity
     from tuitune.core.served_template import served_template
-    from transformers import AutoTokenizer
 
     merged = export.merge_run(runs.get("lora"), tmp_path / "merged").path
     tok = AutoTokenizer.from_pretrained(str(merged))
@@ -106,10 +107,11 @@ def test_parity_catches_a_gguf_that_lost_its_template_and_stop_token(runs, tmp_p
 
 
 def test_eos_lost_makes_answers_run_past_end_of_turn(runs, tmp_path):
+    from transformers import AutoTokenizer
+
     from tuitune.core import export
     from tuitune.core.parity import check_parity
     from tuitune.core.served_template import served_template
-    from transformers import AutoTokenizer
 
     merged = export.merge_run(runs.get("lora"), tmp_path / "merged").path
     tok = AutoTokenizer.from_pretrained(str(merged))

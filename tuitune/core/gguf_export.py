@@ -156,10 +156,12 @@ def export_gguf(
         timings["merge"] = _lap(clock)
         clock = time.perf_counter()
 
-        served = _served(model_dir, source)
         from tuitune.core.ollama import check_translation
+        from tuitune.core.served_template import served_template
 
-        modelfile_plan = check_translation(_tokenizer(model_dir), served) if ollama else None
+        tokenizer = _tokenizer(model_dir)
+        served = served_template(tokenizer, source.template, source.system)
+        modelfile_plan = check_translation(tokenizer, served) if ollama else None
 
         convert(
             model_dir, out, q.name, chat_template=served.jinja, end_tokens=served.end_tokens,
@@ -179,7 +181,6 @@ def export_gguf(
         from tuitune.core.parity import check_parity
         from tuitune.core.parity import parity_prompts as pick_prompts
 
-        tokenizer = _tokenizer(model_dir)
         chats, where = pick_prompts(source.run.recipe if source.run else None, tokenizer, parity_prompts)
         result.parity = check_parity(
             out, model_dir, chats, served=served, quant=q.name, expected_share=q.expected_share,
@@ -203,12 +204,6 @@ def run_commands(result: GgufExportResult) -> list[str]:
         name = result.ollama_command.split()[2]
         commands += [result.ollama_command, f"ollama run {name}"]
     return commands
-
-
-def _served(model_dir: Path, source: GgufSource) -> Any:
-    from tuitune.core.served_template import served_template
-
-    return served_template(_tokenizer(model_dir), source.template, source.system)
 
 
 def _tokenizer(model_dir: Path) -> Any:

@@ -66,6 +66,9 @@ class ExportScreen(TuituneScreen):
         #export-check.-error { color: $text-error; }
         #export-check.-ok { color: $text-success; }
         #export-warnings { height: auto; padding: 0 2; color: $text-warning; }
+        #export-warnings.-empty, #export-stage.-empty, #export-stages.-empty { display: none; }
+        &.-short #export-progress-row { margin-top: 0; }
+        &.-short #export-check, &.-short .export-row { margin-bottom: 0; }
         #export-progress-row { height: auto; padding: 0 2; margin-top: 1; }
         #export-progress { width: 100%; display: none; }
         #export-progress.-shown { display: block; }
@@ -129,11 +132,11 @@ class ExportScreen(TuituneScreen):
                 yield Input(id="export-out", compact=True)
         yield Static("", id="export-quants", markup=False)
         yield Static(self.t("export.check_none"), id="export-check", markup=False)
-        yield Static("", id="export-warnings", markup=False)
+        yield Static("", id="export-warnings", markup=False, classes="-empty")
         with Vertical(id="export-progress-row"):
             yield ProgressBar(id="export-progress", show_eta=False)
-            yield Static("", id="export-stages", markup=False)
-            yield Static("", id="export-stage", markup=False)
+            yield Static("", id="export-stages", markup=False, classes="-empty")
+            yield Static("", id="export-stage", markup=False, classes="-empty")
         with VerticalScroll(id="export-result-scroll"):
             yield Static("", id="export-result", markup=False)
 
@@ -175,12 +178,16 @@ class ExportScreen(TuituneScreen):
 
     def _quants_text(self) -> str:
         """Which quant types can be written here, and what the others need."""
-        from tuitune.core.gguf_convert import LLAMA_CPP_EXTRA, quant_availability
+        from tuitune.core.gguf_convert import LLAMA_CPP_EXTRA, QUANT_TYPES, quant_availability
 
         rows = quant_availability()
-        here = " ".join(r.quant for r in rows if r.available)
+        by = {r.quant: QUANT_TYPES[r.quant].by for r in rows}
+        here = " ".join(r.quant for r in rows if r.available and by[r.quant] == "converter")
+        k_here = " ".join(r.quant for r in rows if r.available and by[r.quant] != "converter")
         missing = " ".join(r.quant for r in rows if not r.available)
         text = self.t("export.quants_here", quants=here or "-")
+        if k_here:
+            text += "  " + self.t("export.quants_k_here", quants=k_here)
         if missing:
             text += "\n" + self.t("export.quants_missing", quants=missing, install=LLAMA_CPP_EXTRA)
         return text
@@ -265,6 +272,7 @@ class ExportScreen(TuituneScreen):
         if message.error:
             self._say("#export-check", self.t("export.cannot", error=message.error), "error")
             warnings.update("")
+            warnings.add_class("-empty")
             return
         run = message.run
         self.checked = run
@@ -273,6 +281,7 @@ class ExportScreen(TuituneScreen):
         self._say("#export-check", self.t(key, run=run.name, method=run.method, model=short_model(run.recipe.model.name_or_path, 40),
                                           quant=self.quant), "ok")
         warnings.update("\n".join(self.t("export.warning", warning=w) for w in message.warnings))
+        warnings.set_class(not message.warnings, "-empty")
 
     def _say(self, selector: str, text: str, kind: str = "") -> None:
         widget = self.query_one(selector, Static)
@@ -358,13 +367,17 @@ class ExportScreen(TuituneScreen):
         bar = self.query_one("#export-progress", ProgressBar)
         if p.total:
             bar.update(total=p.total, progress=p.done)
-        self.query_one("#export-stage", Static).update(self.t("export.running", stage=p.stage, message=p.message))
+        stage_text = self.query_one("#export-stage", Static)
+        stage_text.update(self.t("export.running", stage=p.stage, message=p.message))
+        stage_text.remove_class("-empty")
         if self.kind == "gguf" and p.stage in STAGES:
             done = self._stages_done
             for stage in STAGES[: STAGES.index(p.stage)]:
                 if stage not in done:
                     done.append(stage)
-            self.query_one("#export-stages", Static).update(stage_line(p.stage, done, self._skipped()))
+            stages = self.query_one("#export-stages", Static)
+            stages.update(stage_line(p.stage, done, self._skipped()))
+            stages.remove_class("-empty")
 
     def _skipped(self) -> tuple[str, ...]:
         from tuitune.core.gguf_convert import QUANT_TYPES
@@ -379,6 +392,7 @@ class ExportScreen(TuituneScreen):
         bar = self.query_one("#export-progress", ProgressBar)
         bar.remove_class("-shown")
         self.query_one("#export-stage", Static).update("")
+        self.query_one("#export-stage", Static).add_class("-empty")
         if message.error:
             self._say("#export-result", self.t("export.failed", error=message.error), "error")
             return
@@ -395,7 +409,9 @@ class ExportScreen(TuituneScreen):
 
     def show_gguf_result(self, r: Any) -> None:
         """The file, the parity check per engine and the commands that run the model."""
-        self.query_one("#export-stages", Static).update(stage_line("", [s for s in STAGES if s not in self._skipped()], self._skipped()))
+        stages = self.query_one("#export-stages", Static)
+        stages.update(stage_line("", [s for s in STAGES if s not in self._skipped()], self._skipped()))
+        stages.remove_class("-empty")
         lines = [self.t("export.gguf_done", path=str(r.path), size=f"{r.size_bytes / 1e6:.1f} MB", quant=r.quant)]
         lines += [self.t("export.warning", warning=w) for w in r.warnings]
         p = r.parity
