@@ -12,7 +12,7 @@ from run_dirs import RunCache
 from tuitune import cli
 from tuitune.core import shard_merge, vllm
 from tuitune.core.errors import UserError
-from tuitune.core.tuned import open_finished_run
+from tuitune.core.runs import open_finished_run
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ class GgufSource:
     """What a GGUF is made from: a run (merged first when it has an adapter) or a plain model folder."""
 
     name: str
-    run: Any | None  # RunFolder
+    run: Any | None  # core.runs.RunDirectory
     model_dir: Path | None  # a folder ready to convert (full run's model/, a plain model); None: merge first
     template: str  # data.template
     system: str  # data.system
@@ -78,11 +78,11 @@ def gguf_source(target: str, runs_dir: str | Path = "runs") -> GgufSource:
     """The run or model `target` names, checked for a GGUF export without loading weights."""
     from tuitune.core.export import check_merge
     from tuitune.core.models import HUB_ID_RE, resolve_model
-    from tuitune.core.tuned import find_run, known_runs
+    from tuitune.core.runs import known_runs, locate_run
 
-    run_path = find_run(target, runs_dir)
-    if run_path is not None:
-        run, warnings = check_merge(run_path)
+    located = locate_run(target, runs_dir)
+    if located is not None:
+        run, warnings = check_merge(located.path)
         warnings = [w for w in warnings if "copying it" not in w]
         model_dir = None if run.is_peft else run.model_dir
         d = run.recipe.data

@@ -50,7 +50,7 @@ def lora_rank_limit(rank: int) -> int | None:
 
 
 def plan_vllm(run: Any) -> VllmPlan:
-    """How vLLM can serve a finished run (a RunFolder); UserError when it cannot at all. Reads configs only."""
+    """How vLLM can serve a finished run (a core.runs.RunDirectory); UserError when it cannot at all. Reads configs only."""
     from tuitune.core.export import METHOD_WORDS
     from tuitune.core.recipe import PROMPT_METHODS
 
@@ -104,7 +104,7 @@ def export_vllm(run_path: str | Path, out_dir: str | Path, *, overwrite: bool = 
                 progress: Any = None) -> VllmExport:
     """Write DIR/serve.sh (and DIR/adapter or DIR/merged) for a finished run."""
     from tuitune.core.export import check_output, export_adapter, merge_run
-    from tuitune.core.tuned import open_finished_run
+    from tuitune.core.runs import open_finished_run
 
     run = open_finished_run(run_path)
     plan = plan_vllm(run)
