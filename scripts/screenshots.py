@@ -155,6 +155,19 @@ async def merge_run(pilot) -> None:
     await wait_for(pilot, lambda: not screen.exporting, limit=300)
 
 
+async def gguf_run(pilot) -> None:
+    """A real GGUF export of the tiny run (q8_0 + Modelfile), ending with its parity check."""
+    screen = pilot.app.screen
+    await wait_for(pilot, lambda: screen.is_settled and screen.checked is not None)
+    screen.query_one("#export-kind").value = "gguf"
+    await pilot.pause(0.2)
+    await wait_for(pilot, lambda: screen.is_settled and screen.checked is not None)
+    shutil.rmtree("exports", ignore_errors=True)
+    await pilot.press("ctrl+s")
+    await pilot.pause(0.2)
+    await wait_for(pilot, lambda: not screen.exporting, limit=600)
+
+
 async def open_palette(pilot) -> None:
     await pilot.press("ctrl+p")
     await pilot.pause(0.5)
@@ -217,6 +230,7 @@ SHOTS = [
     Shot("chat", "chat", runs=True, steps=[chat_side_by_side]),
     Shot("chat-eval", "chat", runs=True, steps=[evaluate_run]),
     Shot("export", "export", runs=True, steps=[merge_run]),
+    Shot("export-gguf", "export", runs=True, steps=[gguf_run]),
     Shot("recipe-zh", "recipe", lang="zh", steps=[load_quickstart, focus_method]),
     Shot("recipe-error", "recipe", steps=[load_quickstart, bad_rank]),
     Shot("recipe-open", "recipe", steps=[open_picker]),
@@ -227,6 +241,7 @@ SHOTS = [
     Shot("runs-80x24", "runs", size=(80, 24), runs=True, steps=[diff_runs]),
     Shot("chat-80x24", "chat", size=(80, 24), runs=True, steps=[chat_once]),
     Shot("export-80x24", "export", size=(80, 24), runs=True),
+    Shot("export-gguf-80x24", "export", size=(80, 24), runs=True, steps=[gguf_run]),
     Shot("recipe-200x60", "recipe", size=(200, 60), steps=[load_quickstart, edit_rank]),
 ]
 

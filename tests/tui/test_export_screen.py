@@ -115,3 +115,56 @@ def test_snapshot_export_merge_checked(snap_compare, make_app, runs_dir, monkeyp
         await pilot.pause(0.2)
 
     assert snap_compare(make_app(start_mode="export", runs_dir="runs"), terminal_size=SIZE, run_before=check)
+
+
+async def test_gguf_export_ends_with_the_parity_result_and_commands(make_app, runs_dir, tmp_path):
+    out = tmp_path / "gguf"
+    app = make_app(start_mode="export", runs_dir=runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await choose(pilot, "alpha", "gguf", out)
+        screen.query_one("#export-quant").value = "f16"
+        await pilot.pause()
+        await wait_for(pilot, lambda: screen.is_settled, timeout=30, what="the check")
+        assert "convert to GGUF f16" in text_of(screen, "#export-check")
+        assert "Here: f32 f16 bf16 q8_0" in text_of(screen, "#export-quants")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not screen.exporting, timeout=300, what="the GGUF export")
+        result = text_of(screen, "#export-result")
+        assert screen.result is not None and screen.result.passed, result
+        assert "transformers: 100% of the first 16 tokens identical" in result and "pass" in result
+        assert "ollama create alpha -f" in result and "llama-cli -m" in result
+        assert "merge ✓" in text_of(screen, "#export-stages") and "parity ✓" in text_of(screen, "#export-stages")
+    assert (out / "alpha-f16.gguf").is_file() and (out / "Modelfile").is_file()
+
+
+def fixed_gguf_result(folder):
+    """A GGUF result with set figures (training numbers differ per CPU: pictures must not show them)."""
+    from tuitune.core.gguf_export import GgufExportResult
+    from tuitune.core.parity import EngineParity, ParityResult, PromptParity
+
+    prompts = [PromptParity(f"question {i}", None, None, 1.0) for i in range(4)]
+    engines = [EngineParity("transformers", 1.0, 4, 4, 0, True, True, True, [], prompts),
+               EngineParity("llama.cpp", 0.94, 4, 4, 0, True, True, True, [], prompts)]
+    parity = ParityResult("q8_0", 0.85, engines, "held-out rows: eval split of facts.jsonl")
+    path = folder / "alpha-q8_0.gguf"
+    result = GgufExportResult(path, "q8_0", 152_480, "alpha", folder / "Modelfile", f"ollama create alpha -f {folder}/Modelfile", parity)
+    result.commands = [f"llama-cli -m {path} -cnv", f"llama-server -m {path} --jinja", result.ollama_command, "ollama run alpha"]
+    return result
+
+
+def test_snapshot_export_gguf_result(snap_compare, make_app, runs_dir, monkeypatch):
+    from pathlib import Path
+
+    from tuitune.core import gguf_convert
+
+    pin_for_pictures(runs_dir)
+    monkeypatch.chdir(runs_dir.parent)
+    # What this machine can write differs (llama-cpp-python is optional): the picture shows it absent.
+    monkeypatch.setattr(gguf_convert, "llama_cpp_installed", lambda: False)
+
+    async def show(pilot):
+        screen = await choose(pilot, "alpha", "gguf")
+        screen.show_gguf_result(fixed_gguf_result(Path("exports/alpha-gguf")))
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(start_mode="export", runs_dir="runs"), terminal_size=SIZE, run_before=show)

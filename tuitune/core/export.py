@@ -179,14 +179,18 @@ def _merge_into(run: RunDirectory, staging: Path, device: str, progress: Progres
     import torch
     from peft import PeftModel
 
-    from tuitune.core.chat import training_chat_template
     from tuitune.core.models import resolve_model
     from tuitune.core.models.loading import load_base_model
-    from tuitune.core.tuned import tokenizer_for_run
+    from tuitune.core.shard_merge import merge_by_shard, shard_merge_obstacle
 
     recipe = run.recipe.copy()
     source = resolve_model(recipe.model_path)
     dtype_name = merge_dtype_name(run.recipe, _checkpoint_dtype(source.path))
+    if not (recipe.method.type == "qlora" and from_quantized) and not shard_merge_obstacle(run.adapter_dir, source.path):
+        report(progress, "load", f"merging {run.adapter_dir} into {run.recipe.model.name_or_path} shard by shard ({dtype_name})")
+        merge_by_shard(run.adapter_dir, source.path, staging, dtype_name=dtype_name, progress=progress)
+        _save_tokenizer(run, staging)
+        return
     if recipe.method.type == "qlora" and from_quantized:
         report(progress, "load", f"loading {run.recipe.model.name_or_path} quantized as in training, then dequantizing")
         base, tokenizer, _ = load_base_model(run.recipe, device=device, source=source)
@@ -208,8 +212,18 @@ def _merge_into(run: RunDirectory, staging: Path, device: str, progress: Progres
     report(progress, "save", f"saving safetensors to {staging.name}")
     staging.mkdir(parents=True)
     merged.save_pretrained(str(staging), safe_serialization=True)
-    tokenizer = tokenizer_for_run(run, tokenizer)
-    # Save the template the run was trained with, so the merged model is prompted the same way.
+    _save_tokenizer(run, staging, tokenizer)
+
+
+def _save_tokenizer(run: RunDirectory, staging: Path, loaded: Any = None) -> None:
+    """The run's tokenizer with the template the run was trained with, so the merged model is prompted the same way."""
+    from tuitune.core.chat import training_chat_template
+    from tuitune.core.models import load_tokenizer
+    from tuitune.core.tuned import tokenizer_for_run
+
+    if loaded is None:
+        loaded = load_tokenizer(run.recipe.model_path, trust_remote_code=run.recipe.model.trust_remote_code)
+    tokenizer = tokenizer_for_run(run, loaded)
     tokenizer.chat_template = training_chat_template(tokenizer, run.recipe.data.template)
     tokenizer.save_pretrained(str(staging))
 
