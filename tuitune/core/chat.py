@@ -209,6 +209,10 @@ class ChatSession:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
             kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=None)
+        generate = model.generate
+        if not disable_adapter and (virtual := virtual_token_inputs(model, input_ids)) is not None:
+            kwargs.update(virtual)
+            generate = model.get_base_model().generate
         failure: list[BaseException] = []
 
         def work() -> None:
@@ -217,7 +221,7 @@ class ChatSession:
                 with ctx, torch.inference_mode():
                     if settings.seed is not None:
                         torch.manual_seed(settings.seed)
-                    model.generate(**kwargs)
+                    generate(**kwargs)
             except BaseException as e:  # noqa: BLE001 - handed to the consuming thread below
                 failure.append(e)
                 streamer.end()
@@ -236,6 +240,34 @@ class ChatSession:
                 thread.join()
         if failure:
             raise _as_user_error(failure[0]) from failure[0]
+
+
+def virtual_token_inputs(model: Any, input_ids: Any) -> dict[str, Any] | None:
+    """generate() arguments that put a prefix, prompt or P-tuning adapter's virtual tokens in front of
+    `input_ids` as its training forward does; None for every other model.
+
+    peft's own generate() does not do it with transformers 5's generation loop (peft 0.21.2 with
+    transformers 5.24 looks for `past_key_values` where transformers now passes `cache`): a prefix is
+    ignored and prompt tokens are inserted again at every step. So the base model generates from the
+    virtual tokens given here: a prefix as the starting cache, prompt embeddings before the prompt's.
+    """
+    config = getattr(model, "active_peft_config", None)
+    if config is None or not getattr(config, "is_prompt_learning", False):
+        return None
+    import inspect
+
+    import torch
+    from peft import PeftType
+
+    batch, length = input_ids.shape
+    mask = torch.ones((batch, config.num_virtual_tokens + length), dtype=torch.long, device=input_ids.device)
+    virtual = model.get_prompt(batch_size=batch)
+    if config.peft_type == PeftType.PREFIX_TUNING:
+        forward = model.get_base_model().forward  # its argument's name: `cache` since transformers 5.2x
+        cache_name = "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
+        return {"input_ids": input_ids, "attention_mask": mask, cache_name: virtual}
+    embeds = model.word_embeddings(input_ids)
+    return {"input_ids": None, "inputs_embeds": torch.cat([virtual.to(embeds.dtype), embeds], dim=1), "attention_mask": mask}
 
 
 def whole_characters(pieces: Iterator[str]) -> Iterator[str]:
