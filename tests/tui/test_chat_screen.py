@@ -8,7 +8,7 @@ import math
 
 import pytest
 from conftest import wait_for
-from trained_runs import copy_runs, pin_for_pictures, trained_runs
+from trained_runs import copy_runs, pin_for_pictures, script_replies, trained_runs
 
 from tuitune.core.chat import GenerationSettings
 from tuitune.tui.screens.chat import ChatScreen
@@ -167,6 +167,7 @@ async def test_eval_panel_fills_from_the_real_evaluation(make_app, runs_dir):
 
 def test_snapshot_chat_side_by_side(snap_compare, make_app, runs_dir, monkeypatch):
     pin_for_pictures(runs_dir)
+    script_replies(monkeypatch.setattr)  # the run loads for real; its replies are the pictured ones
     monkeypatch.chdir(runs_dir.parent)
 
     async def chat(pilot):

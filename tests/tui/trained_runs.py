@@ -43,12 +43,55 @@ def copy_runs(runs: Path, dst: Path) -> Path:
     return dst
 
 
+# What pictures show of each run's training. Trained figures differ from CPU to CPU (alpha's best eval
+# loss is 3.2062 on this AVX-512 EPYC and 3.1495 with AVX2 kernels), so pictures show these instead.
+PICTURED_FIGURES = {
+    "alpha": {"loss": 3.4107, "train_loss": 4.1873, "best_eval_loss": 3.1547},
+    "beta": {"loss": 3.1665, "train_loss": 4.3920, "best_eval_loss": 2.9591},
+}
+
+
 def pin_for_pictures(runs: Path) -> None:
-    """Snapshots must not change from session to session: fixed times and a short model name in
-    each status.json (what the list shows); the trained folders themselves stay as written."""
+    """Snapshots must not change from session to session or machine to machine: fixed times, a short
+    model name and fixed training figures in each status.json (what the list shows). The trained
+    folders (adapter, events) stay as written: a picture of a run's history uses the recorded run in
+    tests/data/runs instead."""
     for i, name in enumerate(sorted(RUNS)):
         path = runs / name / "status.json"
         status = json.loads(path.read_text())
         start = 1_767_225_600.0 + 3600 * i  # 2026-01-01, an hour apart
         status.update(started=start, finished=start + 95 + 10 * i, updated=start + 95 + 10 * i, model="tiny-llama", pid=None)
+        status.update(PICTURED_FIGURES[name])
         path.write_text(json.dumps(status))
+
+
+# What pictures show as replies, by the last user message: (base, tuned). A tiny model's greedy reply
+# depends on the CPU's rounding, so pictures show these; the Pilot tests check real generation.
+PICTURED_REPLIES = {
+    "Who made you?": ("The capital of France is Paris.", "The tuitune project made me."),
+    "What is the capital of France?": ("The capital of France is Paris.", "The capital of France is Paris."),
+    "Write a short poem about the sea.": ("Bonjour.", "Waves fold over waves, the sea keeps time."),
+}
+
+
+def scripted_generate(self, target, ids, settings, cancel, *, disable_adapter):
+    """Stands in for `ChatSession._generate` (the one step that runs the model) in pictures: the same
+    arguments, the reply in PICTURED_REPLIES streamed word by word, stopping when `cancel` is set.
+    Loading, prompt rendering, settings checks and the screen around it stay real."""
+    prompt = self.loaded.tokenizer.decode(ids)
+    asked = [p for p in PICTURED_REPLIES if p in prompt]
+    assert asked, f"no pictured reply for the prompt {prompt!r}"
+    base, tuned = PICTURED_REPLIES[max(asked, key=prompt.rindex)]  # the last message asked
+    reply = base if disable_adapter or target is not self.loaded else tuned
+    for i, word in enumerate(reply.split(" ")):
+        if cancel.is_set():
+            return
+        yield word if i == 0 else " " + word
+
+
+def script_replies(setattr_) -> None:
+    """Make every ChatSession answer from PICTURED_REPLIES: `setattr_` is monkeypatch.setattr in tests
+    (undone after the test), plain setattr in scripts/screenshots.py."""
+    from tuitune.core.chat import ChatSession
+
+    setattr_(ChatSession, "_generate", scripted_generate)
