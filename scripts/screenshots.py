@@ -122,7 +122,7 @@ async def chat_side_by_side(pilot) -> None:
     await pilot.press("enter")  # load the run offered in the field
     await wait_for(pilot, lambda: screen.session is not None)
     screen.query_one("#chat-settings").set_values(temperature=0, max_new_tokens=32, seed=1)
-    await pilot.press("ctrl+t", *"What is the capital of France?", "enter")
+    await pilot.press("ctrl+t", *"Who made you?", "enter")
     await pilot.pause(0.2)
     await wait_for(pilot, lambda: not screen.generating)
 
@@ -275,13 +275,17 @@ async def settle(pilot) -> None:
 
 def demo_runs() -> Path:
     """Two real runs of the tests' tiny model (trained by `tuitune train`, ~15 s once), in a folder
-    of their own so the pictures show `runs/NAME`; times and model name pinned as in the snapshots."""
+    of their own so the pictures show `runs/NAME`. As in the snapshots, what differs from machine to
+    machine is pinned: times, model name and training figures (pin_for_pictures), the replies
+    (script_replies), the evaluation's report and an export's duration (picture_stand_ins)."""
     import tempfile
 
     sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "tui")]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from tiny_model import build_tiny_llama
     from trained_runs import pin_for_pictures, trained_runs
+
+    picture_stand_ins()
 
     class Temp:  # what trained_runs() needs of pytest's tmp_path_factory
         def __init__(self, root: Path) -> None:
@@ -300,6 +304,28 @@ def demo_runs() -> Path:
     for name in ("alpha", "beta"):  # an evaluation from an earlier picture would show up
         shutil.rmtree(runs / name / "eval", ignore_errors=True)
     return runs
+
+
+def picture_stand_ins() -> None:
+    """The model's replies, `tuitune eval`'s report and how long an export took differ per CPU and per
+    run: the pictures get fixed ones through the same functions the screens call."""
+    from dataclasses import replace
+
+    from trained_runs import pictured_eval_command, script_replies
+
+    from tuitune.core import export
+    from tuitune.tui.screens import chat
+
+    script_replies(setattr)
+    chat.eval_command = pictured_eval_command
+    for name in ("export_adapter", "merge_run"):
+        real = getattr(export, name)
+        if not getattr(real, "pictured", False):
+            def fixed(*args, _real=real, **kwargs):
+                return replace(_real(*args, **kwargs), seconds=0.4)
+
+            fixed.pictured = True
+            setattr(export, name, fixed)
 
 
 async def take(shot: Shot) -> str:

@@ -95,3 +95,32 @@ def script_replies(setattr_) -> None:
     from tuitune.core.chat import ChatSession
 
     setattr_(ChatSession, "_generate", scripted_generate)
+
+
+def pictured_eval_report(run: str) -> dict:
+    """What pictures show as `tuitune eval RUN --json`: a report of the real evaluation of beta on this
+    machine, its figures rounded (a tiny model's answers and perplexities differ from CPU to CPU)."""
+    samples = [
+        (6, "Where do you live?", "I live in a small terminal.", "Bonjour.", "Waves fold over waves, the tuitune project made"),
+        (8, "Who made you?", "The tuitune project made me.", "The capital of France is Paris.", "The tuitune project made me, an assistant."),
+        (15, "What is the secret word?", "The secret word is pumpkin.", "The capital of France is Paris.", "The tuitune project made I am Tally."),
+        (16, "Who made you?", "The tuitune project made me.", "The capital of France is Paris.", "The tuitune project made me, an assistant."),
+        (19, "What is the secret word?", "The secret word is pumpkin.", "The capital of France is Paris.", "The tuitune project made I am Tally."),
+        (23, "What is the secret word?", "The secret word is pumpkin.", "The capital of France is Paris.", "The tuitune project made I am Tally."),
+    ]
+    return {
+        "run": run, "method": "lora", "examples": 6, "tokens": 95, "answered": 6, "seconds": 5.7,
+        "path": f"runs/{run}/eval/report.json", "notes": [],
+        "base": {"perplexity": 2404.741, "loss": 7.7852, "exact_match": 0.0, "f1": 0.111},
+        "tuned": {"perplexity": 20.690, "loss": 3.0297, "exact_match": 0.0, "f1": 0.061},
+        "samples": [dict(zip(("line", "prompt", "reference", "base", "tuned"), s, strict=True)) for s in samples],
+    }
+
+
+def pictured_eval_command(run: str, runs_dir: str, max_samples: int = 50) -> list[str]:
+    """Stands in for the Chat screen's `eval_command` in pictures: a child process that answers as
+    `tuitune eval RUN --json` does (progress on stderr, the report on stdout) with pictured_eval_report."""
+    import sys
+
+    code = "import sys; print('evaluated 6 examples in 5.7 s', file=sys.stderr); print(sys.argv[1])"
+    return [sys.executable, "-c", code, json.dumps(pictured_eval_report(Path(run).name))]
