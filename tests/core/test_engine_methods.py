@@ -20,21 +20,26 @@ from tuitune.core.models.loading import load_base_model
 from tuitune.core.recipe import load_recipe
 from tuitune.core.runs import RunDirectory
 
-# method, extra recipe sections, steps, how far the loss must fall (tuned / base)
+# method, extra recipe sections, steps, how far the loss must fall (tuned / base). Steps and learning
+# rates are where training settles, so the ratios hold on any CPU with room to spare: at lr 1e-2 the
+# LoRA family lands 4% apart with AVX2 and AVX-512 kernels (qlora-nf4 0.50 vs 0.52), at 5e-3 within
+# 0.2% (0.38-0.41 for every LoRA variant); the others end alike to four digits with either kernels or
+# one thread (ratios: full 0.23, freeze 0.38, prefix/prompt/p-tuning 0.78, ia3 0.76, llama-adapter 0.79).
+LORA_LR = {"train": {"learning_rate": 5e-3}}
 CASES = {
     "full": ("full", {"train": {"learning_rate": 2e-3}}, 20, 0.35),
     "freeze": ("freeze", {"freeze": {"trainable_layers": 1}, "train": {"learning_rate": 5e-3}}, 20, 0.55),
-    "lora": ("lora", {"lora": {"r": 16, "target_modules": "all-linear"}}, 20, 0.55),
-    "dora+rslora": ("lora", {"lora": {"r": 16, "target_modules": "all-linear", "use_dora": True, "use_rslora": True}}, 20, 0.8),
-    "qlora-nf4": ("qlora", {"lora": {"r": 16, "target_modules": "all-linear"}, "quantization": {"bits": 4, "quant_type": "nf4", "double_quant": True}}, 20, 0.6),
-    "qlora-fp4": ("qlora", {"lora": {"r": 16, "target_modules": "all-linear"}, "quantization": {"bits": 4, "quant_type": "fp4", "double_quant": False}}, 20, 0.6),
-    "qlora-8bit": ("qlora", {"lora": {"r": 16, "target_modules": "all-linear"}, "quantization": {"bits": 8}}, 20, 0.65),
+    "lora": ("lora", {"lora": {"r": 16, "target_modules": "all-linear"}, **LORA_LR}, 20, 0.55),
+    "dora+rslora": ("lora", {"lora": {"r": 16, "target_modules": "all-linear", "use_dora": True, "use_rslora": True}, **LORA_LR}, 20, 0.6),
+    "qlora-nf4": ("qlora", {"lora": {"r": 16, "target_modules": "all-linear"}, "quantization": {"bits": 4, "quant_type": "nf4", "double_quant": True}, **LORA_LR}, 20, 0.55),
+    "qlora-fp4": ("qlora", {"lora": {"r": 16, "target_modules": "all-linear"}, "quantization": {"bits": 4, "quant_type": "fp4", "double_quant": False}, **LORA_LR}, 20, 0.55),
+    "qlora-8bit": ("qlora", {"lora": {"r": 16, "target_modules": "all-linear"}, "quantization": {"bits": 8}, **LORA_LR}, 20, 0.55),
     # Virtual-token and scaling methods have far fewer parameters: they learn more slowly.
     "prefix": ("prefix", {"prompt": {"num_virtual_tokens": 8}}, 40, 0.85),
     "prompt": ("prompt", {"prompt": {"num_virtual_tokens": 8, "init_text": "Answer the question."}}, 40, 0.85),
     "p-tuning": ("p-tuning", {"prompt": {"num_virtual_tokens": 8, "encoder_hidden_size": 64}}, 40, 0.85),
-    "ia3": ("ia3", {}, 40, 0.9),
-    "llama-adapter": ("llama-adapter", {"prompt": {"num_virtual_tokens": 8, "adapter_layers": 2}}, 40, 0.9),
+    "ia3": ("ia3", {}, 60, 0.9),
+    "llama-adapter": ("llama-adapter", {"prompt": {"num_virtual_tokens": 8, "adapter_layers": 2}}, 60, 0.9),
 }
 
 
