@@ -41,3 +41,17 @@ async def wait_for(pilot, condition, timeout: float = 10.0, what: str = "conditi
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.05)
+
+
+async def wait_for_error_dialog(pilot, timeout: float = 10.0) -> str:
+    """Wait for the error dialog with its contents mounted and return its text.
+
+    The dialog is the app's screen a moment before its children are mounted (seconds on a loaded
+    machine), so waiting for the screen alone can read an empty dialog."""
+
+    def shown() -> bool:
+        screen = pilot.app.screen
+        return type(screen).__name__ == "ErrorDialog" and bool(screen.query("#ok"))  # its last child
+
+    await wait_for(pilot, shown, timeout, "the error dialog")
+    return "\n".join(str(w.render()) for w in pilot.app.screen.query("Static"))

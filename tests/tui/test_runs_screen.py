@@ -7,12 +7,11 @@ import json
 import time
 
 import pytest
-from conftest import wait_for
+from conftest import wait_for, wait_for_error_dialog
 from trained_runs import RUNS, STEPS, copy_runs, pin_for_pictures, trained_runs
 
 from tuitune.core.runs import RunDirectory
 from tuitune.tui.dialogs.confirm import ConfirmDialog
-from tuitune.tui.dialogs.error import ErrorDialog
 
 SIZE = (100, 30)
 
@@ -90,8 +89,7 @@ async def test_a_run_a_trainer_holds_is_not_deleted(make_app, runs_dir):
             await cursor_to(pilot, "alpha")
             assert table_rows(app.screen)["alpha"][1] == "done ●"  # shown as live
             await pilot.press("delete")
-            await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog), what="the refusal")
-            text = " ".join(str(s.render()) for s in app.screen.query("Static"))
+            text = await wait_for_error_dialog(pilot)
             assert "in use by a trainer" in text and f"pid {lock.run.holder_pid()}" in text and "stop it first" in text
             await pilot.press("escape")
         assert (runs_dir / "alpha" / "adapter").is_dir()
@@ -125,8 +123,7 @@ async def test_resume_runs_the_cli_and_shows_why_it_refused(make_app, runs_dir):
         await listed(pilot)
         await cursor_to(pilot, "alpha")
         await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog), timeout=60, what="the CLI's answer")
-        text = " ".join(str(s.render()) for s in app.screen.query("Static"))
+        text = await wait_for_error_dialog(pilot, timeout=60)  # the CLI's answer
         assert "alpha" in text and "already finished" in text and "model.adapter=" in text
 
 
@@ -228,7 +225,7 @@ async def test_run_option_selects_the_run_or_says_it_is_missing(make_app, runs_d
         assert app.current_mode == "runs" and app.screen.table.current.name == "alpha"
     app = make_app(runs_dir=runs_dir, run="gone")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ErrorDialog", what="the error dialog")
+        await wait_for_error_dialog(pilot)
         await pilot.press("escape")
         await pilot.press("f5")
         await listed(pilot)

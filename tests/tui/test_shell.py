@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import wait_for
+from conftest import wait_for, wait_for_error_dialog
 
 from tuitune.tui.i18n import t
 from tuitune.tui.screens import MODES
@@ -63,9 +63,8 @@ async def test_command_palette_offers_the_screens_own_commands(make_app, recipes
 async def test_run_option_opens_the_train_mode_naming_the_run(make_app):
     app = make_app(run="quickstart")  # no such run in the (empty) runs folder
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ErrorDialog", what="the error dialog")
+        assert "quickstart" in await wait_for_error_dialog(pilot)
         assert app.current_mode == "train"
-        assert any("quickstart" in str(w.render()) for w in app.screen.query("Static"))
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -97,8 +96,7 @@ async def test_failed_worker_shows_the_error_dialog(make_app):
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         app.screen.run_worker(fails, thread=True, exit_on_error=False, group="test")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ErrorDialog", what="error dialog")
-        shown = "\n".join(str(w.render()) for w in app.screen.query("Static"))
+        shown = await wait_for_error_dialog(pilot)
         assert "no such model" in shown and "check the name" in shown
         await pilot.press("enter")
         await wait_for(

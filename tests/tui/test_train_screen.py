@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
+from conftest import wait_for, wait_for_error_dialog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine_support import FACTS, events, write_jsonl, write_recipe  # noqa: E402
@@ -183,16 +183,14 @@ async def test_start_refuses_a_broken_recipe_with_a_message(make_app, tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         app.recipe.train.batch_size = 0  # as a hand-edited value could be: the recipe does not validate
         await pilot.press("t")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ErrorDialog", 30, "the error dialog")
-        assert "train.batch_size" in _screen_text(app)
+        assert "train.batch_size" in await wait_for_error_dialog(pilot, 30)
     assert not (tmp_path / "runs").exists()
 
 
 async def test_missing_run_name_says_so(make_app):
     app = make_app(run="nosuchrun")
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ErrorDialog", 10, "the error dialog")
-        assert "nosuchrun" in _screen_text(app)
+        assert "nosuchrun" in await wait_for_error_dialog(pilot)
         assert app.current_mode == "train"
 
 
