@@ -31,10 +31,10 @@ def test_json_shape_for_a_file_full_of_broken_lines(repo_root, tok_dir, capsys):
     code, out = preview_json(capsys, str(repo_root / "tests/data/broken.jsonl"), "--model", tok_dir, "--rows", "3")
     assert code == 0
     assert {"format", "rows", "stats", "problems"} <= set(out)
-    assert out["format"] == "alpaca" and out["rows"] == 13 and out["examples"] == 3
+    assert out["format"] == "alpaca" and out["rows"] == 13 and out["examples"] == 4
     assert [p["line"] for p in out["problems"]] == BROKEN_LINES
     assert all(set(p) == {"line", "message"} and p["message"] for p in out["problems"])
-    assert out["stats"]["rows"] == 3 and out["stats"]["min"] <= out["stats"]["median"] <= out["stats"]["max"]
+    assert out["stats"]["rows"] == 4 and out["stats"]["min"] <= out["stats"]["median"] <= out["stats"]["max"]
     assert [r["line"] for r in out["preview"]] == [1, 2, 4]
     assert out["preview"][1]["record"] is None and "invalid JSON" in out["preview"][1]["problems"][0]
     pieces = out["rendered"]["pieces"]

@@ -22,7 +22,7 @@ BROKEN = [
     (9, "expected a JSON object {...} on each line, got a list; row skipped"),
     (10, "field 'history' must be a list of [question, answer] string pairs; row skipped"),
     (12, "invalid JSON: Expecting value (column 1); row skipped"),
-    (13, "field 'output' is a boolean, expected a string; row skipped"),
+    (13, 'field \'output\' is a boolean (true), kept as the text "true"'),
     (14, "field 'instruction' is missing (alpaca rows need instruction and output); row skipped"),
 ]
 
@@ -30,7 +30,7 @@ BROKEN = [
 def test_a_file_full_of_broken_lines_reports_each_by_number(repo_root):
     data = load_examples(repo_root / "tests/data/broken.jsonl")
     assert [(p.line, p.message) for p in data.problems] == BROKEN
-    assert [e.line for e in data.examples] == [1, 7, 11]  # a duplicate is reported, not dropped
+    assert [e.line for e in data.examples] == [1, 7, 11, 13]  # a duplicate is reported, not dropped
     assert data.total_rows == 13 and data.format == "alpaca"  # the blank line 3 is not a row
 
 
@@ -137,7 +137,7 @@ def test_folder_detects_each_file_and_names_it_in_problems(repo_root, tmp_path):
     (tmp_path / ".hidden" / "x.jsonl").write_text("{not read}\n")
     (tmp_path / "notes.md").write_text("ignored")
     data = load_examples(tmp_path)
-    assert len(data.examples) == 3 + 3 + 3
+    assert len(data.examples) == 4 + 3 + 3
     files = {e.file for e in data.examples}
     assert files == {"broken.jsonl", "sharegpt.jsonl", "text.txt"}
     assert data.format == "alpaca+sharegpt+text"

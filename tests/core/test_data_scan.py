@@ -15,7 +15,7 @@ def test_scan_reports_what_load_examples_reports_but_keeps_only_the_sample(repo_
     full = load_examples(path)
     scan = scan_examples(path, sample=2)
     assert [str(p) for p in scan.problems] == [str(p) for p in full.problems]
-    assert scan.rows == full.total_rows == 13 and scan.usable == len(full.examples) == 3
+    assert scan.rows == full.total_rows == 13 and scan.usable == len(full.examples) == 4
     assert [e.line for e in scan.sample] == [1, 7]  # the first two usable rows only
     assert scan.format == "alpaca" and not scan.cancelled
 

@@ -2,50 +2,42 @@
 
 Formats (the names of `data.format`):
   alpaca             instruction, input (optional), output, system (optional), history [[q, a], ...]
-  sharegpt           conversations: [{"from": human|gpt|system|function_call|observation, "value"}]
-  messages           messages: [{"role": user|assistant|system|tool, "content"}] (OpenAI style)
+  sharegpt           conversations: [{"from": human|gpt|system|function_call|observation, "value"}],
+                     tools (optional)
+  messages           messages: [{"role": user|assistant|system|tool, "content", "tool_calls"}] (OpenAI
+                     style), tools (optional)
   text               text: a plain document, every token trained (also every .txt file)
   prompt-completion  prompt, completion (strings, or lists of messages), system (optional)
+Recognized and refused as a whole file: preference data (chosen/rejected, KTO labels) and
+multimodal rows (see refusals.py).
 
 Normalizing never raises: it returns the example (or None when the row is unusable) and the
-problems found, each naming the field and what was expected.
+problems found, each naming the field and what was expected. Value types: see row_fields.py; turns
+and tool calls: turns.py and tool_calls.py.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from typing import Any
 
-from tuitune.core.data.readers import type_word
+from tuitune.core.data.refusals import row_kind, row_kind_problem
+from tuitune.core.data.row_fields import RowFields, is_null
+from tuitune.core.data.tool_calls import read_tools, tool_key
+from tuitune.core.data.turns import ROLE_TAGS, read_turn, read_turns, role_names
 from tuitune.core.errors import UserError
 
 FORMATS = ("alpaca", "sharegpt", "messages", "text", "prompt-completion")
 
 # Standard field names a column mapping may target: top-level columns and, for the chat formats,
 # the keys inside each message.
-ROW_FIELDS = ("instruction", "input", "output", "system", "history", "conversations", "messages", "text", "prompt", "completion")
+ROW_FIELDS = (
+    "instruction", "input", "output", "system", "history", "conversations", "messages", "text", "prompt", "completion",
+    "tools",
+)
 MESSAGE_FIELDS = ("role", "content", "from", "value")
-STANDARD_FIELDS = ROW_FIELDS + MESSAGE_FIELDS
-
-# Speaker names seen in the wild -> the four roles chat templates know.
-ROLE_NAMES = {
-    "user": "user",
-    "human": "user",
-    "prompter": "user",
-    "assistant": "assistant",
-    "gpt": "assistant",
-    "bot": "assistant",
-    "model": "assistant",
-    "chatgpt": "assistant",
-    "function_call": "assistant",  # the model writes the call, so it is trained like a reply
-    "system": "system",
-    "developer": "system",
-    "tool": "tool",
-    "function": "tool",
-    "observation": "tool",
-    "ipython": "tool",
-}
-ROLE_WORDS = "user/human, assistant/gpt, system, tool/observation, function_call"
+# Not columns: the dataset's own speaker names (user_tag = "USER", ...), as LLaMA-Factory's tags.
+STANDARD_FIELDS = ROW_FIELDS + MESSAGE_FIELDS + tuple(ROLE_TAGS)
 
 FORMAT_HINT = (
     "expected columns instruction + output (alpaca), conversations (sharegpt), messages, text, or prompt + "
@@ -67,7 +59,8 @@ def check_columns(columns: dict[str, str] | None) -> dict[str, str]:
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise UserError(f"data.columns: '{key}' is not a standard field name{hint}", "one of " + ", ".join(STANDARD_FIELDS))
         if not isinstance(value, str) or not value:
-            raise UserError(f"data.columns: {key} must name one of your columns (a non-empty string)", f'e.g. {key} = "my_column"')
+            what = "a speaker name of your data" if key in ROLE_TAGS else "one of your columns"
+            raise UserError(f"data.columns: {key} must name {what} (a non-empty string)", f'e.g. {key} = "my_column"')
     return dict(columns)
 
 
@@ -90,7 +83,7 @@ def apply_columns(record: dict[str, Any], columns: dict[str, str]) -> dict[str, 
         return record
     out = dict(record)
     for std, theirs in columns.items():
-        if std in MESSAGE_FIELDS:
+        if std in MESSAGE_FIELDS or std in ROLE_TAGS:
             continue
         if theirs in record:
             out[std] = out.pop(theirs) if theirs != std else out[std]
@@ -104,8 +97,9 @@ def apply_columns(record: dict[str, Any], columns: dict[str, str]) -> dict[str, 
 
 
 def detect_format(record: dict[str, Any]) -> str | None:
-    """The format one (mapped) record looks like, or None."""
-    keys = {k for k, v in record.items() if v is not None}
+    """The format one (mapped) record looks like, or None. Preference and multimodal rows are told
+    apart by `refusals.row_kind`, not here."""
+    keys = {k for k, v in record.items() if not is_null(v)}
     if "messages" in keys:
         return "messages"
     if "conversations" in keys:
@@ -142,97 +136,64 @@ def unknown_format_message(records: list[dict[str, Any]]) -> str:
 # --------------------------------------------------------------------------- normalizing
 
 
-class _Row:
-    """Collects the problems of one row; field names shown are the user's own (mapping applied)."""
+@dataclass
+class NormalizedRow:
+    """One record as the data layer uses it: messages (chat formats) or text, the tools offered, and
+    what was wrong. `messages` and `text` are both None when the row is unusable."""
 
-    def __init__(self, record: dict[str, Any], columns: dict[str, str]) -> None:
-        self.record = record
-        self.columns = columns
-        self.problems: list[str] = []
-        self.unusable = False
-
-    def name(self, field: str) -> str:
-        theirs = self.columns.get(field)
-        return f"'{theirs}' (mapped to {field})" if theirs and theirs != field else f"'{field}'"
-
-    def fail(self, message: str) -> None:
-        self.problems.append(message + "; row skipped")
-        self.unusable = True
-
-    def warn(self, message: str) -> None:
-        self.problems.append(message)
-
-    def text(self, field: str, required: bool, fmt: str) -> str | None:
-        """A string field: missing/empty/wrong type become problems (fatal when required)."""
-        value = self.record.get(field)
-        if value is None:
-            if required:
-                self.fail(f"field {self.name(field)} is missing ({fmt} rows need {_needs(fmt)})")
-            return None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)  # e.g. a numeric answer: written as text, it is what the model should say
-        if not isinstance(value, str):
-            self.fail(f"field {self.name(field)} is {type_word(value)}, expected a string")
-            return None
-        if not value.strip():
-            if required:
-                self.fail(f"field {self.name(field)} is empty ({fmt} rows need {_needs(fmt)})")
-            return None
-        return value
-
-    def listish(self, field: str) -> Any:
-        """A list field; CSV and some Parquet files store it as a JSON string."""
-        value = self.record.get(field)
-        if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError as e:
-                self.fail(f"field {self.name(field)} holds invalid JSON ({e.msg} at character {e.pos + 1})")
-                return None
-        return value
+    messages: list[dict[str, Any]] | None
+    text: str | None
+    tools: list[dict[str, Any]] | None
+    problems: list[str]
 
 
-def _needs(fmt: str) -> str:
-    return {
-        "alpaca": "instruction and output",
-        "sharegpt": "conversations",
-        "messages": "messages",
-        "text": "text",
-        "prompt-completion": "prompt and completion",
-    }.get(fmt, "")
-
-
-def normalize(record: dict[str, Any], fmt: str, columns: dict[str, str] | None = None) -> tuple[dict | str | None, list[str]]:
+def normalize(record: dict[str, Any], fmt: str, columns: dict[str, str] | None = None) -> tuple[list | str | None, list[str]]:
     """(messages list, or the text for the text format, or None if unusable; problems)."""
+    row = normalize_row(record, fmt, columns)
+    return (row.text if row.text is not None else row.messages), row.problems
+
+
+def normalize_row(record: dict[str, Any], fmt: str, columns: dict[str, str] | None = None) -> NormalizedRow:
     columns = columns or {}
-    row = _Row(apply_columns(record, columns), columns)
+    row = RowFields(apply_columns(record, columns), columns)
+    kind = row_kind(row.record)
+    if kind is not None:
+        return NormalizedRow(None, None, None, [row_kind_problem(kind, row.record)])
+    tools = None
     if fmt == "alpaca":
         result: Any = _alpaca(row)
     elif fmt in ("sharegpt", "messages"):
         field = "conversations" if fmt == "sharegpt" else "messages"
         if field not in row.record and ("messages" if fmt == "sharegpt" else "conversations") in row.record:
             field = "messages" if fmt == "sharegpt" else "conversations"
-        result = _turns(row, field, fmt)
+        result = read_turns(row, field, fmt, role_names(columns))
+        result = _with_system(row, result) if result is not None else None
     elif fmt == "prompt-completion":
-        result = _prompt_completion(row)
+        result = _prompt_completion(row, role_names(columns))
     elif fmt == "text":
         result = row.text("text", True, "text")
     else:
         raise UserError(f"unknown data format '{fmt}'", "one of auto, " + ", ".join(FORMATS))
+    if fmt != "text" and not row.unusable and "tools" in row.record:
+        tools = read_tools(row)
     if row.unusable:
-        return None, row.problems
-    if isinstance(result, list):
-        row.problems.extend(order_problems(result))
-    return result, row.problems
+        return NormalizedRow(None, None, None, row.problems)
+    if isinstance(result, str):
+        return NormalizedRow(None, result, None, row.problems)
+    row.problems.extend(order_problems(result))
+    return NormalizedRow(result, None, tools, row.problems)
 
 
-def _alpaca(row: _Row) -> list[dict[str, str]] | None:
+def _alpaca(row: RowFields) -> list[dict[str, str]] | None:
     instruction = row.text("instruction", False, "alpaca")
     extra = row.text("input", False, "alpaca")
     if instruction is None and extra is None:
         if row.unusable:
             return None
-        row.fail(f"field {row.name('instruction')} is {'empty' if 'instruction' in row.record else 'missing'} (alpaca rows need instruction and output)")
+        state = "null" if "instruction" in row.record and row.record["instruction"] is None else (
+            "empty" if "instruction" in row.record else "missing"
+        )
+        row.fail(f"field {row.name('instruction')} is {state} (alpaca rows need instruction and output)")
         return None
     output = row.text("output", True, "alpaca")
     system = row.text("system", False, "alpaca")
@@ -240,7 +201,7 @@ def _alpaca(row: _Row) -> list[dict[str, str]] | None:
     if system:
         messages.append({"role": "system", "content": system})
     history = row.listish("history")
-    if history not in (None, []):
+    if not is_null(history) and history != []:
         if not isinstance(history, list) or not all(
             isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in history
         ):
@@ -255,61 +216,7 @@ def _alpaca(row: _Row) -> list[dict[str, str]] | None:
     return messages
 
 
-def _turns(row: _Row, field: str, fmt: str) -> list[dict[str, str]] | None:
-    turns = row.listish(field)
-    if row.unusable:
-        return None
-    if turns is None:
-        row.fail(f"field {row.name(field)} is missing ({fmt} rows need a list of turns)")
-        return None
-    if not isinstance(turns, list):
-        row.fail(f"field {row.name(field)} is {type_word(turns)}, expected a list of turns")
-        return None
-    if not turns:
-        row.fail(f"field {row.name(field)} is empty (expected a list of turns)")
-        return None
-    messages = []
-    for i, turn in enumerate(turns, 1):
-        msg = _turn(row, field, i, turn)
-        if msg is None:
-            return None
-        messages.append(msg)
-    return _with_system(row, messages)
-
-
-def _turn(row: _Row, field: str, i: int, turn: Any) -> dict[str, str] | None:
-    where = f"{row.name(field)} turn {i}"
-    if not isinstance(turn, dict):
-        row.fail(f"{where} is {type_word(turn)}, expected an object with role and content (or from and value)")
-        return None
-    speaker = turn.get("role", turn.get("from"))
-    if speaker is None:
-        row.fail(f"{where} has no 'role' (or 'from')")
-        return None
-    role = ROLE_NAMES.get(str(speaker).strip().lower())
-    if role is None:
-        row.fail(f"{where} has role '{speaker}', expected one of {ROLE_WORDS}")
-        return None
-    content = turn.get("content", turn.get("value"))
-    if isinstance(content, list):  # OpenAI content parts: keep the text ones
-        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type", "text") == "text"]
-        if len(texts) != len(content) or not all(isinstance(t, str) for t in texts):
-            row.fail(f"{where} has content parts that are not text (only text is supported)")
-            return None
-        content = "".join(texts)
-    if content is None or (isinstance(content, str) and not content.strip()):
-        if role == "assistant" and turn.get("tool_calls"):
-            content = json.dumps(turn["tool_calls"], ensure_ascii=False)
-        else:
-            row.fail(f"{where} ({role}) has {'no' if content is None else 'empty'} 'content' (or 'value')")
-            return None
-    if not isinstance(content, str):
-        row.fail(f"{where} content is {type_word(content)}, expected a string")
-        return None
-    return {"role": role, "content": content}
-
-
-def _with_system(row: _Row, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+def _with_system(row: RowFields, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A `system` column beside the turns becomes the first message, unless one is there already."""
     system = row.text("system", False, "messages")
     if system and not (messages and messages[0]["role"] == "system"):
@@ -317,14 +224,14 @@ def _with_system(row: _Row, messages: list[dict[str, str]]) -> list[dict[str, st
     return messages
 
 
-def _prompt_completion(row: _Row) -> list[dict[str, str]] | None:
-    parts: dict[str, list[dict[str, str]]] = {}
+def _prompt_completion(row: RowFields, roles: dict[str, str]) -> list[dict[str, Any]] | None:
+    parts: dict[str, list[dict[str, Any]]] = {}
     for field, role in (("prompt", "user"), ("completion", "assistant")):
         value = row.listish(field)
         if row.unusable:
             return None
         if isinstance(value, list):  # conversational prompt-completion (lists of messages)
-            turns = [_turn(row, field, i, t) for i, t in enumerate(value, 1)]
+            turns = [read_turn(row, field, i, t, roles) for i, t in enumerate(value, 1)]
             if row.unusable:
                 return None
             if not turns:
@@ -366,8 +273,9 @@ def order_problems(messages: list[dict[str, str]]) -> list[str]:
     return out
 
 
-def example_key(messages: list[dict[str, str]] | None, text: str | None) -> int:
-    """A hash of a normalized row, to find duplicates (same turns, whatever the key order)."""
+def example_key(messages: list[dict[str, Any]] | None, text: str | None, tools: list[dict[str, Any]] | None = None) -> int:
+    """A hash of a normalized row, to find duplicates (same turns and tools, whatever the key order)."""
     if text is not None:
         return hash(("text", text))
-    return hash(tuple((m["role"], m["content"]) for m in messages or ()))
+    turns = tuple((m["role"], m["content"]) for m in messages or ())
+    return hash((turns, tool_key(messages or [], tools)))

@@ -16,16 +16,20 @@ class Example:
     """One normalized row.
 
     `messages` ([{"role", "content"}], roles user / assistant / system / tool) for chat formats;
+    an assistant message that calls tools also has "tool_calls" ([{"type": "function", "function":
+    {"name", "arguments": {...}}}]), a tool result may have "name" / "tool_call_id"; `tools` lists
+    the function schemas the conversation offers ({"type": "function", "function": {...}}).
     `text` for the plain-text format (every token trained, no chat template).
     `line` is where the row starts in its source file: the 1-based line for text files (JSONL, JSON,
     CSV/TSV, TXT) and the 1-based row number for Parquet and hub datasets. `file` names the file
     when the source is a folder.
     """
 
-    messages: list[dict[str, str]] | None
+    messages: list[dict[str, Any]] | None
     text: str | None
     line: int
     file: str | None = None
+    tools: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -62,6 +66,7 @@ class LoadedData:
     problems: list[DataProblem]
     total_rows: int  # rows read, usable or not
     columns: list[str] = field(default_factory=list)  # the columns of the first rows, after mapping
+    notes: list[str] = field(default_factory=list)  # how the source was read (a text file's split ...)
 
 
 @dataclass
@@ -75,6 +80,7 @@ class DataScan:
     usable: int  # usable rows (duplicates included: they are reported, not dropped)
     columns: list[str] = field(default_factory=list)
     cancelled: bool = False  # stopped early: the counts cover the rows read so far
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -101,6 +107,8 @@ class DataPage:
     total_exact: bool
     columns: list[str]
     problems: list[DataProblem] = field(default_factory=list)  # about the whole source (e.g. format)
+    notes: list[str] = field(default_factory=list)  # how the source was read (a text file's split ...)
+    dataset: str = ""  # the dataset_info.json entry read, if any
 
 
 @dataclass
