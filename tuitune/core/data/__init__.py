@@ -10,7 +10,7 @@ Imports only the standard library at module level: the TUI can import it at star
 pyarrow and datasets load inside the functions that need them.
 """
 
-from tuitune.core.data.encoding import encode_example, encode_examples, label_mask_preview, render_example
+from tuitune.core.data.encoding import encode_example, encode_examples, render_example
 from tuitune.core.data.formats import FORMATS, detect_format, normalize, parse_columns
 from tuitune.core.data.loader import (
     count_rows,
@@ -20,6 +20,7 @@ from tuitune.core.data.loader import (
     row_at_line,
     scan_examples,
 )
+from tuitune.core.data.mask_preview import label_mask_preview
 from tuitune.core.data.packing import pack
 from tuitune.core.data.prepare import prepare_training_data, split_indices
 from tuitune.core.data.records import (

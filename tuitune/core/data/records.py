@@ -121,6 +121,8 @@ class Encoded:
     truncated: bool
     full_length: int = 0  # tokens before truncation to cutoff_len
     file: str | None = None
+    estimated: bool = False  # full_length estimated (a very long row was tokenized only in part)
+    chunk: int | None = None  # which cutoff_len-sized piece of a long text (data.chunk_long_text)
 
     @property
     def trained_tokens(self) -> int:
@@ -180,6 +182,8 @@ class MaskPreview:
     truncated: bool
     template: str  # "tokenizer" or the name of the fallback template used
     eos_appended: bool
+    notes: list[str] = field(default_factory=list)  # e.g. tools written in the fallback format
+    estimated: bool = False  # `tokens` estimated: the row is far longer than cutoff_len
 
 
 @dataclass
