@@ -21,12 +21,17 @@ SHOWN_PROBLEMS = 25  # in the table view; --json lists them all (up to the loade
 # Rendering and tokenizing runs at ~2,000 rows/s on one core: token stats of a million-row file
 # would take minutes, so by default they come from the first rows (problems still cover every row).
 STATS_ROWS = 20_000
+TEXT_SPLITS = ("auto", "line", "paragraph", "file")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     p = sub.add_parser("preview", help=HELP, description=HELP)
-    p.add_argument("file", metavar="FILE", help="a .jsonl/.json/.csv/.tsv/.parquet/.txt file, a folder, or a hub dataset name")
+    p.add_argument(
+        "file", metavar="FILE",
+        help="a .jsonl/.json/.csv/.tsv/.parquet/.txt file, a folder, a LLaMA-Factory dataset_info.json (or its folder), or a hub dataset name",
+    )
+    p.add_argument("--dataset", default="", metavar="NAME", help="the entry of a LLaMA-Factory dataset_info.json to read")
     p.add_argument("--format", default="auto", help="auto, alpaca, sharegpt, messages, text or prompt-completion (default: auto)")
     p.add_argument("--columns", default="", metavar="STD=YOURS,...", help="map your columns, e.g. instruction=question,output=answer")
     p.add_argument("--model", default=None, help="whose tokenizer and chat template to use (default: the demo model)")
@@ -37,6 +42,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--cutoff-len", type=int, default=None, metavar="N", help="token limit for the stats (default: the recipe default)")
     p.add_argument("--train-on-prompt", action="store_true", help="show the prompt as trained too")
     p.add_argument("--split", default="train", help="split of a hub dataset (default train)")
+    p.add_argument("--text-split", default="auto", choices=TEXT_SPLITS, help=".txt files: one example per line, paragraph or file (default auto)")
+    p.add_argument("--chunk-long-text", action="store_true", help="split plain-text rows longer than --cutoff-len into chunks (as training would)")
     p.add_argument("--max-rows", type=int, default=0, metavar="N", help="read at most N usable rows (0 = all)")
     p.add_argument(
         "--stats-rows", type=int, default=STATS_ROWS, metavar="N",
@@ -49,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.data_command != "preview":
         return 2
     from tuitune.core.data import (
+        chat_template_for,
         encode_examples,
         label_mask_preview,
         length_stats,
@@ -56,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         parse_columns,
         read_page,
     )
+    from tuitune.core.data.long_rows import long_row_problems, long_rows_summary
+    from tuitune.core.data.tool_rendering import tools_note
     from tuitune.core.errors import UserError
     from tuitune.core.recipe import DEMO_MODEL, FIELDS
 
@@ -63,16 +73,22 @@ def run(args: argparse.Namespace) -> int:
     cutoff = args.cutoff_len or FIELDS["data.cutoff_len"].default
     if cutoff < 1 or args.rows < 0 or args.row < 1:
         raise UserError("--cutoff-len and --row must be at least 1, --rows at least 0")
-    loaded = load_examples(args.file, args.format, columns, args.max_rows, args.split)
-    page = read_page(args.file, args.format, columns, 0, args.rows, args.split) if args.rows else None
+    source = {"dataset": args.dataset, "text_split": args.text_split}
+    loaded = load_examples(args.file, args.format, columns, args.max_rows, args.split, **source)
+    page = read_page(args.file, args.format, columns, 0, args.rows, args.split, **source) if args.rows else None
 
     tokenizer, tokenizer_note = _tokenizer(args.model or DEMO_MODEL, explicit=args.model is not None)
     problems = list(loaded.problems)
+    notes = list(loaded.notes)
     stats = preview = None
     sample = loaded.examples[: args.stats_rows] if args.stats_rows > 0 else loaded.examples
     if tokenizer is not None and loaded.examples:
-        encoded, render_problems = encode_examples(sample, tokenizer, cutoff, args.train_on_prompt, args.template, args.system)
-        problems += render_problems
+        note = tools_note(sample, tokenizer, chat_template_for(tokenizer, args.template)[0])
+        encoded, render_problems = encode_examples(
+            sample, tokenizer, cutoff, args.train_on_prompt, args.template, args.system, chunk_long_text=args.chunk_long_text
+        )
+        problems += render_problems + long_row_problems(encoded, cutoff)
+        notes += [n for n in (note, long_rows_summary(encoded, cutoff)) if n]
         stats = length_stats([e.full_length for e in encoded], cutoff)
         if args.row <= len(loaded.examples):
             example = loaded.examples[args.row - 1]
@@ -81,9 +97,9 @@ def run(args: argparse.Namespace) -> int:
             except UserError as e:
                 problems.append(_problem(example.line, str(e)))
     if args.json:
-        _print_json(args, loaded, page, stats, problems, preview, tokenizer_note)
+        _print_json(args, loaded, page, stats, problems, preview, tokenizer_note, notes)
     else:
-        _print_rich(args, loaded, page, stats, problems, preview, tokenizer_note, len(sample))
+        _print_rich(args, loaded, page, stats, problems, preview, tokenizer_note, len(sample), notes)
     return 0
 
 
@@ -109,19 +125,24 @@ def _tokenizer(model: str, explicit: bool) -> tuple[Any, str]:
 # --------------------------------------------------------------------------- JSON
 
 
-def _print_json(args, loaded, page, stats, problems, preview, note) -> None:
+def _print_json(args, loaded, page, stats, problems, preview, note, notes) -> None:
+    from tuitune.core.data.raw import shown_value
+
     out: dict[str, Any] = {
         "file": args.file,
+        "dataset": args.dataset or None,
         "format": loaded.format,
         "rows": loaded.total_rows,
         "examples": len(loaded.examples),
         "columns": loaded.columns,
         "stats": stats.to_dict() if stats else None,  # stats["rows"]: how many rows the stats cover
         "problems": [p.to_dict() for p in problems],
+        "notes": notes,  # how the rows were read and rendered: text split, tools fallback, long rows
         "model": note,
         "preview": [
-            {"line": r.line, **({"file": r.file} if r.file else {}), "record": r.record,
+            {"line": r.line, **({"file": r.file} if r.file else {}), "record": shown_value(r.record),
              "messages": r.example.messages if r.example else None, "text": r.example.text if r.example else None,
+             "tools": r.example.tools if r.example else None,
              "problems": [p.message for p in r.problems]}
             for r in (page.rows if page else [])
         ],
@@ -134,8 +155,10 @@ def _print_json(args, loaded, page, stats, problems, preview, note) -> None:
             "line": example.line,
             "template": mask.template,
             "tokens": mask.tokens,
+            "tokens_estimated": mask.estimated,
             "trained_tokens": mask.trained_tokens,
             "truncated": mask.truncated,
+            "notes": mask.notes,
             "pieces": [{"text": p.text, "trained": p.trained, "cut": p.cut, "tokens": p.tokens} for p in mask.pieces],
         }
     json.dump(out, sys.stdout, ensure_ascii=False, default=str)
@@ -145,7 +168,7 @@ def _print_json(args, loaded, page, stats, problems, preview, note) -> None:
 # --------------------------------------------------------------------------- tables
 
 
-def _print_rich(args, loaded, page, stats, problems, preview, note, sampled: int) -> None:
+def _print_rich(args, loaded, page, stats, problems, preview, note, sampled: int, notes: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -158,6 +181,8 @@ def _print_rich(args, loaded, page, stats, problems, preview, note, sampled: int
             (f"{len(problems)} problem{'s' if len(problems) != 1 else ''}", "yellow" if problems else "green"),
         )
     )
+    for line in notes:
+        console.print(Text(f"  {line}", style="cyan"))
     if page and page.rows:
         console.print(_rows_table(page, loaded.format, Table, Text))
     if preview:
@@ -165,10 +190,14 @@ def _print_rich(args, loaded, page, stats, problems, preview, note, sampled: int
         console.print(
             Text.assemble(
                 (f"\nRow {args.row} (line {example.line}) as the model reads it", "bold"),
-                f" — template {mask.template}, {mask.tokens} tokens, {mask.trained_tokens} trained",
+                f" — template {mask.template}, {'about ' if mask.estimated else ''}{mask.tokens:,} tokens, "
+                f"{mask.trained_tokens:,} trained",
                 (" (truncated)" if mask.truncated else ""),
             )
         )
+        for line in mask.notes:
+            if line not in notes:  # said once: the notes above already hold it
+                console.print(Text(line, style="cyan"))
         body = Text()
         for piece in mask.pieces:
             body.append(piece.text, style=STYLE_CUT if piece.cut else STYLE_TRAINED if piece.trained else STYLE_MASKED)
@@ -192,8 +221,19 @@ def _print_rich(args, loaded, page, stats, problems, preview, note, sampled: int
 
 
 def _clip(text: str, width: int = 60) -> str:
-    text = " ".join(str(text).split())
+    text = " ".join(str(text)[: width * 4].split())  # a 50 MB cell is cut before it is looked at
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _reply(msgs: list[dict[str, Any]]) -> str:
+    """The first assistant turn: its text, or the tools it calls."""
+    from tuitune.core.data.tool_calls import call_text
+
+    m = next((m for m in msgs if m["role"] == "assistant"), None)
+    if m is None:
+        return ""
+    calls = " ".join("→ " + call_text(c) for c in m.get("tool_calls") or ())
+    return " ".join(p for p in (m["content"], calls) if p)
 
 
 def _rows_table(page, fmt: str, Table, Text):
@@ -218,10 +258,13 @@ def _rows_table(page, fmt: str, Table, Text):
             msgs = ex.messages
             system = next((m["content"] for m in msgs if m["role"] == "system"), "")
             user = next((m["content"] for m in msgs if m["role"] == "user"), "")
-            reply = next((m["content"] for m in msgs if m["role"] == "assistant"), "")
-            cells = [_clip(system, 24), _clip(user), _clip(reply), str(sum(m["role"] != "system" for m in msgs))]
+            if ex.tools:
+                system = f"[{len(ex.tools)} tool{'s' if len(ex.tools) != 1 else ''}] {system}"
+            cells = [_clip(system, 24), _clip(user), _clip(_reply(msgs)), str(sum(m["role"] != "system" for m in msgs))]
         else:
-            raw = json.dumps(row.record, ensure_ascii=False) if row.record else ""
+            from tuitune.core.data.raw import shown_value
+
+            raw = json.dumps(shown_value(row.record), ensure_ascii=False) if row.record else ""
             cells = ["", _clip(raw), "", ""]
         table.add_row(where, *[Text(c) for c in cells], Text(_clip(note, 80)))
     return table

@@ -203,3 +203,4 @@ class PreparedData:
     trained_tokens: int = 0  # tokens of the train split that carry a label
     packed: bool = False
     template: str = "tokenizer"
+    notes: list[str] = field(default_factory=list)  # said once in the training log (tools fallback, long rows ...)

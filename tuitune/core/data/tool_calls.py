@@ -41,8 +41,18 @@ def read_tools(row: RowFields) -> list[dict[str, Any]] | None:
         if not isinstance(schema, dict) or not isinstance(schema.get("name"), str) or not schema["name"].strip():
             row.fail(f"{where} item {i} is not a function schema (expected an object with a \"name\")")
             return None
-        tools.append({"type": "function", "function": schema})
+        tools.append({"type": "function", "function": _without_nulls(schema)})
     return tools or None
+
+
+def _without_nulls(value: Any) -> Any:
+    """A schema without null members: a Parquet struct column gives every row every key seen in any
+    row, absent ones as null, and a null is never a meaningful part of a JSON schema."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def read_calls(row: RowFields, value: Any, where: str) -> list[dict[str, Any]] | None:

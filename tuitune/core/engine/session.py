@@ -86,6 +86,8 @@ def prepare_data(recipe, tokenizer, reporter: Reporter):
         raise
     except UserError as e:
         raise DataError(e.message, e.hint) from e
+    for note in getattr(prepared, "notes", []) or []:
+        reporter.log(f"data: {note}")  # how the rows were read and rendered (tools fallback, long rows ...)
     problems = list(getattr(prepared, "problems", []) or [])
     if problems:
         shown = "; ".join(str(p) for p in problems[:5])  # DataProblem names its file and line

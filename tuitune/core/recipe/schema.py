@@ -28,6 +28,7 @@ DEMO_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 DATA_FORMATS = ("auto", "alpaca", "sharegpt", "messages", "text", "prompt-completion")
 CHAT_TEMPLATES = ("auto", "chatml", "llama3", "alpaca", "zephyr", "plain")
+TEXT_SPLITS = ("auto", "line", "paragraph", "file")
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -201,6 +202,37 @@ class DataSection:
         ("Hub split", "Hub 数据划分"),
         "For hub datasets: which split to load (train, train[:10%], ...).",
         "Hub 数据集要加载的划分（train、train[:10%] 等）。",
+    )
+    dataset: str = fld(
+        "",
+        "str",
+        ("Dataset entry", "数据集条目"),
+        "For a LLaMA-Factory data folder: the entry of its dataset_info.json to train on (data.path names the "
+        "folder or the file). Its file_name, formatting, columns, tags, split and num_samples are used; hub, "
+        "script and preference (ranking) entries are refused. Empty for a plain file.",
+        "用于 LLaMA-Factory 数据目录：要训练的 dataset_info.json 条目名（data.path 指向该目录或文件）。"
+        "会使用条目的 file_name、formatting、columns、tags、split 和 num_samples；Hub、脚本和偏好（ranking）条目不支持。"
+        "普通数据文件留空。",
+    )
+    text_split: str = fld(
+        "auto",
+        "choice",
+        ("Text split", "文本切分"),
+        "How a .txt file becomes examples. line: one per line; paragraph: one per block of lines separated by a "
+        "blank line; file: the whole file is one example; auto: paragraph when the file has blank lines between "
+        "text, else line.",
+        ".txt 文件如何切分为样本。line：每行一个；paragraph：以空行分隔的每段一个；file：整个文件一个；"
+        "auto：文件中有空行分隔文本时按段落，否则按行。",
+        choices=TEXT_SPLITS,
+    )
+    chunk_long_text: bool = fld(
+        False,
+        "bool",
+        ("Chunk long text", "长文本分块"),
+        "Plain-text rows longer than cutoff_len are split into cutoff_len-sized chunks, each trained as its own "
+        "example, instead of being cut (continued pretraining on long documents). Chat rows are still cut.",
+        "超过 cutoff_len 的纯文本行被切成 cutoff_len 长的块，每块作为独立样本训练，而不是被截断"
+        "（适合在长文档上继续预训练）。对话类数据仍会被截断。",
     )
 
 
