@@ -90,7 +90,7 @@ def list_entries(info: Path) -> list[EntrySummary]:
             _entry(info, name, entry)
             reason = ""
         except UserError as e:
-            reason = e.message.split(": ", 1)[-1]
+            reason = e.message.split(f"entry '{name}': ", 1)[-1]
         out.append(EntrySummary(name, str(entry.get("file_name") or ""), str(entry.get("formatting") or "alpaca"), reason))
     return out
 

@@ -7,6 +7,7 @@ dataset are each skipped with that reason.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tuitune.core.data.row_fields import is_null
@@ -37,17 +38,26 @@ def media_part(content: Any) -> str | None:
     return None
 
 
-def row_kind(record: dict[str, Any]) -> str | None:
-    """"preference", "unpaired-preference" or "multimodal" when a (mapped) record is one of those."""
+BOOLEAN_WORDS = (True, False, "true", "false", "True", "False", "TRUE", "FALSE")
+
+
+def row_kind(record: dict[str, Any], parse_json: bool = False) -> str | None:
+    """"preference", "unpaired-preference" or "multimodal" when a (mapped) record is one of those.
+    `parse_json`: also look inside turns stored as JSON text (CSV cells; costly, for the first rows)."""
     present = {k for k, v in record.items() if not is_null(v)}
     if {"chosen", "rejected"} <= present:
         return "preference"
-    if "kto_tag" in present or ({"prompt", "completion", "label"} <= present and isinstance(record.get("label"), bool)):
+    if "kto_tag" in present or ({"prompt", "completion", "label"} <= present and record.get("label") in BOOLEAN_WORDS):
         return "unpaired-preference"
     if media_column(record):
         return "multimodal"
     for key in ("messages", "conversations"):
         turns = record.get(key)
+        if parse_json and isinstance(turns, str) and turns.lstrip().startswith("["):
+            try:
+                turns = json.loads(turns)
+            except (ValueError, RecursionError):
+                continue
         if isinstance(turns, list) and any(isinstance(t, dict) and media_part(t.get("content")) for t in turns[:8]):
             return "multimodal"
     return None
@@ -90,7 +100,7 @@ def majority_kind(records: list[dict[str, Any]]) -> str | None:
         return None
     counts: dict[str, int] = {}
     for record in records:
-        kind = row_kind(record)
+        kind = row_kind(record, parse_json=True)
         if kind:
             counts[kind] = counts.get(kind, 0) + 1
     best = max(counts, key=lambda k: counts[k], default=None)
