@@ -136,7 +136,7 @@ async def test_problems_jump_to_their_rows(data_app):
     app = data_app(path=BROKEN)
     async with app.run_test(size=(100, 30)) as pilot:
         await settled(pilot)
-        assert "13 rows" in status(app) and "3 usable" in status(app) and "11 problems" in status(app)
+        assert "13 rows" in status(app) and "4 usable" in status(app) and "11 problems" in status(app)
         await pilot.press("4")
         problems = app.screen.query_one(DataProblemsList)
         assert problems.has_focus

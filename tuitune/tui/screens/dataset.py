@@ -6,8 +6,9 @@ are counted and checked in the background (cancelled when another file is opened
 and columns start from the current recipe; ctrl+r writes them back. The tokenizer (never the
 weights) of the recipe's model renders rows and measures lengths.
 
-All data work is core's: read_page, count_rows, scan_examples, load_examples, encode_examples,
-length_stats, label_mask_preview, row_at_line, load_tokenizer_only.
+A LLaMA-Factory data folder lists its dataset_info.json entries to pick from; a .txt source shows
+how it is split into examples (data.text_split). All data work is core's, called from the workers
+in dataset_work.py.
 """
 
 from __future__ import annotations
@@ -21,22 +22,23 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Static, TabbedContent, TabPane
 
-from tuitune.core.errors import UserError
 from tuitune.core.recipe import FIELDS, Recipe
 from tuitune.tui.i18n import localize_bindings
+from tuitune.tui.i18n_dataset import note_text
 from tuitune.tui.screens.base import PaletteCommand, TuituneScreen
+from tuitune.tui.screens.dataset_work import DatasetWork
 from tuitune.tui.widgets.data_problems import DataProblemsList
+from tuitune.tui.widgets.dataset_entries import DatasetEntries
 from tuitune.tui.widgets.field_row import FieldRow
 from tuitune.tui.widgets.length_histogram import LengthHistogram
 from tuitune.tui.widgets.masked_row import MaskedRow
 from tuitune.tui.widgets.rows_table import PAGE_SIZE, RowsTable
 from tuitune.tui.widgets.suggesters import PathSuggester
 
-DATA_KEYS = ("data.path", "data.format", "data.columns")
+DATA_KEYS = ("data.path", "data.format", "data.columns", "data.dataset", "data.text_split")
 TABS = ("rows", "row", "lengths", "problems")
 
 
@@ -53,13 +55,11 @@ class RowView(VerticalScroll):
         localize_bindings(self, getattr(self.app, "lang", "en"))
 
 # What else of the recipe changes what this screen shows (lengths and the rendered row).
-RENDER_KEYS = ("model.name_or_path", "data.cutoff_len", "data.template", "data.system", "data.train_on_prompt")
+RENDER_KEYS = (
+    "model.name_or_path", "data.cutoff_len", "data.template", "data.system", "data.train_on_prompt", "data.chunk_long_text",
+)
 DEBOUNCE_S = 0.4  # a path being typed is opened once the typing pauses
-# Rendering and tokenizing runs at ~2,000 rows/s on one core: lengths come from the first rows.
-STATS_ROWS = 2000
-
-
-class DatasetScreen(TuituneScreen):
+class DatasetScreen(DatasetWork, TuituneScreen):
     MODE = "dataset"
     AUTO_FOCUS = "#rows-table"  # the recipe's dataset is open already: arrows and enter work at once
     BINDINGS = [
@@ -77,6 +77,9 @@ class DatasetScreen(TuituneScreen):
         #ds-options { height: auto; }
         #ds-options FieldRow { width: 1fr; }
         #ds-options #field-data-format { width: 38; }
+        #ds-options #field-data-text_split { width: 38; display: none; }
+        #ds-options.-text #field-data-text_split { display: block; }
+        #ds-options.-text #field-data-columns { display: none; }
         #ds-status { height: auto; max-height: 2; padding: 0 1; background: $boost; color: $text-muted; }
         #ds-status.-error { color: $text-error; }
         #ds-tabs { height: 1fr; }
@@ -84,43 +87,6 @@ class DatasetScreen(TuituneScreen):
         .pane-hint { height: 1; padding: 0 1; color: $text-muted; }
     }
     """
-
-    # ------------------------------------------------------------------ messages from workers
-
-    class Paged(Message):
-        def __init__(self, source: int, page: Any = None, cursor: int = 0, error: str = "") -> None:
-            super().__init__()
-            self.source, self.page, self.cursor, self.error = source, page, cursor, error
-
-    class Counted(Message):
-        def __init__(self, source: int, rows: int | None) -> None:
-            super().__init__()
-            self.source, self.rows = source, rows
-
-    class Checking(Message):
-        def __init__(self, source: int, rows: int) -> None:
-            super().__init__()
-            self.source, self.rows = source, rows
-
-    class Scanned(Message):
-        def __init__(self, source: int, scan: Any = None, error: str = "") -> None:
-            super().__init__()
-            self.source, self.scan, self.error = source, scan, error
-
-    class Measured(Message):
-        def __init__(self, source: int, stats: Any = None, problems: list | None = None, error: str = "") -> None:
-            super().__init__()
-            self.source, self.stats, self.problems, self.error = source, stats, problems or [], error
-
-    class Rendered(Message):
-        def __init__(self, request: int, where: str, preview: Any = None, model: str = "", error: str = "") -> None:
-            super().__init__()
-            self.request, self.where, self.preview, self.model, self.error = request, where, preview, model, error
-
-    class Located(Message):
-        def __init__(self, source: int, line: int, row: int | None) -> None:
-            super().__init__()
-            self.source, self.line, self.row = source, line, row
 
     def __init__(self) -> None:
         super().__init__()
@@ -134,7 +100,8 @@ class DatasetScreen(TuituneScreen):
         self.checked_rows = 0  # rows the background check has read so far
         self.scan: Any = None  # core DataScan, once the whole file is checked
         self.stats: Any = None  # core LengthStats of the first rows
-        self.render_problems: list[Any] = []  # rows the chat template could not render
+        self.render_problems: list[Any] = []  # rows the chat template could not render, rows far too long
+        self.notes: list[str] = []  # how the rows were read and rendered (core's notes)
         self.error = ""  # why the file cannot be read
         self._row_request = 0
         self.opened_row: Any = None  # the PageRow shown in the Row tab
@@ -147,9 +114,11 @@ class DatasetScreen(TuituneScreen):
         lang = self.lang
         with Vertical(id="ds-top"):
             yield FieldRow(FIELDS["data.path"], self.edit.data.path, lang)
+            yield DatasetEntries(lang, id="ds-entries")
             with Horizontal(id="ds-options"):
                 yield FieldRow(FIELDS["data.format"], self.edit.data.format, lang)
                 yield FieldRow(FIELDS["data.columns"], self.edit.data.columns, lang)
+                yield FieldRow(FIELDS["data.text_split"], self.edit.data.text_split, lang)
         yield Static("", id="ds-status", markup=False)
         with TabbedContent(id="ds-tabs", initial="rows"):
             with TabPane("1 " + self.t("data.tab_rows"), id="rows"):
@@ -191,7 +160,8 @@ class DatasetScreen(TuituneScreen):
         before = self.edit
         self.edit = self.app.recipe.copy()
         for key in DATA_KEYS:
-            self.field(key).set_value(self.edit.get(key))
+            if key != "data.dataset":  # the entries list follows the page (below)
+                self.field(key).set_value(self.edit.get(key))
         if any(before.get(k) != self.edit.get(k) for k in DATA_KEYS + RENDER_KEYS):
             self.open_source()
         else:
@@ -212,10 +182,12 @@ class DatasetScreen(TuituneScreen):
         if event.problem is not None:
             return
         self.edit.set(event.key, event.value)
+        if event.key == "data.path":
+            self.edit.data.dataset = ""  # an entry belongs to the dataset_info.json it came from
         if self._debounce is not None:
             self._debounce.stop()
             self._debounce = None
-        if event.key == "data.format":  # a choice, not typing: open at once
+        if event.key in ("data.format", "data.text_split"):  # a choice, not typing: open at once
             self.open_source()
         else:
             self._debounce = self.set_timer(DEBOUNCE_S, self._opened_after_typing)
@@ -229,6 +201,11 @@ class DatasetScreen(TuituneScreen):
             self.open_source()
         self.table.focus()
 
+    def on_dataset_entries_chosen(self, event: DatasetEntries.Chosen) -> None:
+        if event.name != self.edit.data.dataset:
+            self.edit.data.dataset = event.name
+            self.open_source()
+
     def _opened_after_typing(self) -> None:
         self._debounce = None
         self.open_source()
@@ -239,7 +216,7 @@ class DatasetScreen(TuituneScreen):
         self.source += 1
         self.page, self.rows, self.scan, self.stats, self.error = None, None, None, None, ""
         self.checked_rows = 0
-        self.render_problems = []
+        self.render_problems, self.notes = [], []
         self._row_request += 1  # a row being rendered belongs to the old file
         self.query_one(MaskedRow).show_message(self.t("data.row_none"))
         self.query_one(LengthHistogram).show_message(self.t("data.stats_waiting"))
@@ -266,114 +243,14 @@ class DatasetScreen(TuituneScreen):
             self.page is not None and self.rows is not None and self.scan is not None and self.stats is not None
         ))
 
-    # ------------------------------------------------------------------ workers (threads)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="data-page")
-    def _read_page(self, source: int, recipe: Recipe, offset: int, cursor: int) -> None:
-        from tuitune.core.data import read_page
-
-        try:
-            d = recipe.data
-            page = read_page(recipe.data_path, d.format, d.columns, offset, PAGE_SIZE, d.split)
-        except UserError as e:
-            self.post_message(self.Paged(source, error=e.message))
-            return
-        self.post_message(self.Paged(source, page, cursor))
-
-    @work(thread=True, exit_on_error=False, group="data-count")
-    def _count(self, source: int, recipe: Recipe, stop: threading.Event) -> None:
-        from tuitune.core.data import count_rows
-
-        try:
-            rows = count_rows(recipe.data_path, recipe.data.split, cancel=stop)
-        except UserError:
-            return  # the page reader says what is wrong
-        self.post_message(self.Counted(source, rows))
-
-    @work(thread=True, exit_on_error=False, group="data-check")
-    def _check(self, source: int, recipe: Recipe, stop: threading.Event) -> None:
-        # Checking every row is a pure-Python loop (seconds for a million rows): in a child process,
-        # so this process's event loop never waits for the GIL (see tui/child_process.py).
-        from tuitune.core.data import scan_examples
-        from tuitune.tui.child_process import run_in_child
-
-        def progress(rows: int) -> None:
-            self.post_message(self.Checking(source, rows))
-
-        d = recipe.data
-        try:
-            scan = run_in_child(
-                scan_examples, recipe.data_path, d.format, d.columns, d.split, progress=progress, cancel=stop
-            )
-        except UserError as e:
-            self.post_message(self.Scanned(source, error=e.message))
-            return
-        if scan is not None and not scan.cancelled:
-            self.post_message(self.Scanned(source, scan))
-
-    def tokenizer(self, recipe: Recipe) -> Any:
-        """The recipe model's tokenizer, loaded once (no weights); UserError when it cannot be found."""
-        model = recipe.model_path
-        with self._tokenizer_lock:
-            if model not in self._tokenizers:
-                from tuitune.core.data.tokenizer import load_tokenizer_only
-
-                self._tokenizers[model] = load_tokenizer_only(model, recipe.model.trust_remote_code)
-            return self._tokenizers[model]
-
-    def _explain(self, error: UserError, recipe: Recipe) -> str:
-        """A tokenizer that cannot be loaded: say whose, and where the model is chosen."""
-        text = error.message + (f" ({error.hint})" if error.hint else "")
-        if recipe.model_path not in self._tokenizers:
-            text += "\n" + self.t("data.tokenizer_hint", model=recipe.model.name_or_path)
-        return text
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="data-measure")
-    def _measure_lengths(self, source: int, recipe: Recipe) -> None:
-        from tuitune.core.data import encode_examples, length_stats, load_examples
-
-        d = recipe.data
-        try:
-            loaded = load_examples(recipe.data_path, d.format, d.columns, STATS_ROWS, d.split)
-            if not loaded.examples:
-                self.post_message(self.Measured(source, error=self.t("data.no_usable")))
-                return
-            tok = self.tokenizer(recipe)
-        except UserError as e:
-            self.post_message(self.Measured(source, error=self._explain(e, recipe)))
-            return
-        encoded, problems = encode_examples(loaded.examples, tok, d.cutoff_len, d.train_on_prompt, d.template, d.system)
-        stats = length_stats([e.full_length for e in encoded], d.cutoff_len)
-        self.post_message(self.Measured(source, stats, problems))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="data-render")
-    def _render_row(self, request: int, where: str, example: Any, recipe: Recipe) -> None:
-        from tuitune.core.data import label_mask_preview
-
-        d = recipe.data
-        try:
-            tok = self.tokenizer(recipe)
-            preview = label_mask_preview(example, tok, d.cutoff_len, d.train_on_prompt, d.template, d.system)
-        except UserError as e:
-            self.post_message(self.Rendered(request, where, error=self._explain(e, recipe)))
-            return
-        self.post_message(self.Rendered(request, where, preview, recipe.model.name_or_path))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="data-locate")
-    def _locate(self, source: int, recipe: Recipe, line: int, file: str | None) -> None:
-        from tuitune.core.data import row_at_line
-
-        try:
-            row = row_at_line(recipe.data_path, line, file, recipe.data.split)
-        except UserError:
-            row = None
-        self.post_message(self.Located(source, line, row))
-
     # ------------------------------------------------------------------ answers (event loop)
 
-    def on_dataset_screen_paged(self, event: Paged) -> None:
+    def on_dataset_screen_paged(self, event: DatasetWork.Paged) -> None:
         if event.source != self.source:
             return
+        self.query_one(DatasetEntries).show(event.entries, self.edit.data.dataset)
+        text_source = event.page is not None and any(n.startswith("plain text:") for n in event.page.notes)
+        self.query_one("#ds-options").set_class(text_source, "-text")
         if event.error:
             self.error = event.error
             self._stop_background()
@@ -387,18 +264,18 @@ class DatasetScreen(TuituneScreen):
             self._show_rows_hint()
         self._show_status()
 
-    def on_dataset_screen_counted(self, event: Counted) -> None:
+    def on_dataset_screen_counted(self, event: DatasetWork.Counted) -> None:
         if event.source == self.source and event.rows is not None:
             self.rows = event.rows
             self._show_rows_hint()
             self._show_status()
 
-    def on_dataset_screen_checking(self, event: Checking) -> None:
+    def on_dataset_screen_checking(self, event: DatasetWork.Checking) -> None:
         if event.source == self.source and self.scan is None:
             self.checked_rows = event.rows
             self._show_status()
 
-    def on_dataset_screen_scanned(self, event: Scanned) -> None:
+    def on_dataset_screen_scanned(self, event: DatasetWork.Scanned) -> None:
         if event.source != self.source:
             return
         if event.error:
@@ -409,7 +286,7 @@ class DatasetScreen(TuituneScreen):
         self._show_problems()
         self._show_status()
 
-    def on_dataset_screen_measured(self, event: Measured) -> None:
+    def on_dataset_screen_measured(self, event: DatasetWork.Measured) -> None:
         if event.source != self.source:
             return
         histogram = self.query_one(LengthHistogram)
@@ -418,11 +295,9 @@ class DatasetScreen(TuituneScreen):
             histogram.show_message(self.t("data.stats_failed", error=event.error))
         else:
             self.stats = event.stats
-            self.render_problems = event.problems
-            histogram.show(
-                event.stats,
-                self.t("data.stats_note", rows=event.stats.rows, model=self.edit.model.name_or_path),
-            )
+            self.render_problems, self.notes = event.problems, event.notes
+            note = self.t("data.stats_note", rows=event.stats.rows, model=self.edit.model.name_or_path)
+            histogram.show(event.stats, "\n".join([note] + [note_text(n, self.lang) for n in event.notes]))
             self._show_problems()
         self._show_status()
 
@@ -456,8 +331,11 @@ class DatasetScreen(TuituneScreen):
         if page is None:
             parts.append(self.t("data.reading"))
         else:
+            if page.dataset:
+                parts.append(self.t("data.entry_status", name=page.dataset))
             detected = self.edit.data.format == "auto"
             parts.append(self.t("data.format_detected" if detected else "data.format_chosen", format=page.format))
+            parts += [note_text(n, self.lang).split(" (data.")[0] for n in page.notes]
         if self.rows is not None:
             parts.append(self.t("data.rows", n=f"{self.rows:,}"))
         elif page is not None:
@@ -532,7 +410,7 @@ class DatasetScreen(TuituneScreen):
         self.query_one(TabbedContent).active = "rows"
         self.table.focus()
 
-    def on_dataset_screen_rendered(self, event: Rendered) -> None:
+    def on_dataset_screen_rendered(self, event: DatasetWork.Rendered) -> None:
         if event.request != self._row_request:
             return
         masked = self.query_one(MaskedRow)
@@ -544,7 +422,7 @@ class DatasetScreen(TuituneScreen):
     def on_data_problems_list_jump_to(self, event: DataProblemsList.JumpTo) -> None:
         self._locate(self.source, self.edit.copy(), event.line, event.file)
 
-    def on_dataset_screen_located(self, event: Located) -> None:
+    def on_dataset_screen_located(self, event: DatasetWork.Located) -> None:
         if event.source != self.source:
             return
         if event.row is None:

@@ -9,6 +9,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from tuitune.tui.i18n import t
+from tuitune.tui.i18n_dataset import note_text
 
 STYLE_TRAINED = "bold $text-success"
 STYLE_MASKED = "$text-muted"
@@ -44,7 +45,7 @@ class MaskedRow(Static):
                     "data.row_head",
                     lang,
                     template=t("data.template_model", lang) if preview.template == "tokenizer" else preview.template,
-                    tokens=preview.tokens,
+                    tokens=t("data.tokens_about", lang, n=f"{preview.tokens:,}") if preview.estimated else preview.tokens,
                     trained=preview.trained_tokens,
                     model=model,
                 ),
@@ -59,5 +60,6 @@ class MaskedRow(Static):
             "  ",
             (t("data.cut", lang), STYLE_CUT),
         )
+        notes = [Content.styled(note_text(n, lang), "$text-warning") for n in preview.notes]
         body = Content.assemble(*((p.text, piece_style(p)) for p in preview.pieces))
-        self.update(Content("\n").join([head, legend, Content(""), body]))
+        self.update(Content("\n").join([head, *notes, legend, Content(""), body]))

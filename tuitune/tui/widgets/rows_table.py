@@ -17,16 +17,31 @@ PAGE_SIZE = 100
 
 
 def one_line(text: Any, width: int) -> str:
-    """Whitespace folded to single spaces and cut to `width` with an ellipsis."""
-    flat = " ".join(str(text).split())
+    """Whitespace folded to single spaces and cut to `width` with an ellipsis (a huge text is cut
+    before it is folded, so a 50 MB row costs no more than a short one)."""
+    flat = " ".join(str(text)[: width * 4].split())
     return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
 
 
-def first_turns(messages: list[dict[str, str]]) -> tuple[str, str, int]:
-    """(first user message, first assistant reply, turns without system) of a chat example."""
+def first_turns(messages: list[dict[str, Any]], lang: str = "en") -> tuple[str, str, int]:
+    """(first user message, first assistant turn: its reply or the tools it calls, turns without
+    system) of a chat example."""
+    from tuitune.core.data.tool_calls import call_text
+
     user = next((m["content"] for m in messages if m["role"] == "user"), "")
-    reply = next((m["content"] for m in messages if m["role"] == "assistant"), "")
+    first = next((m for m in messages if m["role"] == "assistant"), None)
+    reply = ""
+    if first is not None:
+        calls = " ".join(call_text(c) for c in first.get("tool_calls") or ())
+        reply = " ".join(p for p in (first["content"], t("data.tool_calls", lang, calls=calls) if calls else "") if p)
     return user, reply, sum(m["role"] != "system" for m in messages)
+
+
+def raw_record(record: Any) -> str:
+    """A record as read, for rows that could not be used (binary values and the like described)."""
+    from tuitune.core.data.raw import shown_value
+
+    return json.dumps(shown_value(record), ensure_ascii=False) if record else ""
 
 
 class RowsTable(DataTable):
@@ -85,12 +100,12 @@ class RowsTable(DataTable):
         note = Text(one_line("; ".join(p.message for p in row.problems), 200), style="bold red" if row.problems else "")
         ex = row.example
         if text:
-            body = ex.text if ex is not None and ex.text is not None else json.dumps(row.record, ensure_ascii=False)
+            body = ex.text if ex is not None and ex.text is not None else raw_record(row.record)
             return [where, one_line(body or "", 200), str(len(ex.text)) if ex and ex.text else "", note]
         if ex is not None and ex.messages:
-            user, reply, turns = first_turns(ex.messages)
+            user, reply, turns = first_turns(ex.messages, self.lang)
             return [where, one_line(user, 200), one_line(reply, 200), str(turns), note]
-        raw = json.dumps(row.record, ensure_ascii=False) if row.record else ""
+        raw = raw_record(row.record)
         return [where, Text(one_line(raw, 200), style="dim"), "", "", note]
 
     def action_page(self, delta: int) -> None:
