@@ -10,7 +10,14 @@ import sys
 import pytest
 from tiny_model import build_tokenizer
 
-from tuitune.core.data import count_rows, encode_examples, label_mask_preview, load_examples, read_page, row_at_line
+from tuitune.core.data import (
+    count_rows,
+    encode_examples,
+    label_mask_preview,
+    load_examples,
+    read_page,
+    row_at_line,
+)
 from tuitune.core.data.long_rows import long_row_problems, long_rows_summary
 from tuitune.core.data.text_rows import TEXT_SPLITS
 from tuitune.core.errors import UserError
@@ -101,8 +108,8 @@ def test_chunk_long_text_trains_every_token_in_cutoff_sized_pieces(tmp_path, tok
 
 
 def test_a_huge_row_is_tokenized_only_as_far_as_cutoff_len(tmp_path, tok):
-    """The work per row is bounded: the tokenizer sees at most a few thousand characters of a
-    2 MB row when cutoff_len is 256, and the full length is estimated from that prefix."""
+    """The work per row is bounded: the tokenizer sees at most 64 KiB of a 2 MB row when cutoff_len
+    is 256, and the full length is estimated from that prefix."""
     text = " ".join(["fox"] * 500_000)
     seen: list[int] = []
     real_call = type(tok).__call__
@@ -119,7 +126,9 @@ def test_a_huge_row_is_tokenized_only_as_far_as_cutoff_len(tmp_path, tok):
         preview = label_mask_preview(examples[0], tok, 256)
     finally:
         tok.__class__ = Counting.__bases__[0]
-    assert max(seen) <= 256 * 8 * 4
+    from tuitune.core.data.tokens import MIN_CHARS
+
+    assert max(seen) <= MIN_CHARS
     exact = len(tok(text[:100_000])["input_ids"]) * len(text) / 100_000
     assert encoded[0].estimated and abs(encoded[0].full_length - exact) / exact < 0.05
     assert len(encoded[0].input_ids) == 256 and encoded[0].trained_tokens == 256

@@ -76,12 +76,9 @@ class RowFields:
                 state = "null" if field in self.record else "missing"
                 self.fail(f"field {self.name(field)} is {state} ({fmt} rows need {_NEEDS.get(fmt, field)})")
             return None
-        text, wrong = as_text(value)
+        text = self._take(value, f"field {self.name(field)}")
         if text is None:
-            self.fail(f"field {self.name(field)} {wrong}")
             return None
-        if wrong:
-            self.warn(f"field {self.name(field)} {wrong}")
         if not text.strip():
             if required:
                 self.fail(f"field {self.name(field)} is empty ({fmt} rows need {_NEEDS.get(fmt, field)})")
@@ -90,12 +87,14 @@ class RowFields:
 
     def content(self, value: Any, where: str) -> str | None:
         """A turn's text (`where` names the turn); None and a failed row when it cannot be text."""
+        return self._take(value, f"{where} content")
+
+    def _take(self, value: Any, what: str) -> str | None:
         text, wrong = as_text(value)
         if text is None:
-            self.fail(f"{where} content {wrong}")
-            return None
-        if wrong:
-            self.warn(f"{where} content {wrong}")
+            self.fail(f"{what} {wrong}")
+        elif wrong:
+            self.warn(f"{what} {wrong}")
         return text
 
     def listish(self, field: str) -> Any:

@@ -46,14 +46,18 @@ def txt_rows(path: Path, start: int = 0, text_split: str = "auto") -> Iterator[R
     return _block_rows(path, start)
 
 
+def _numbered(f, line: int = 0) -> Iterator[tuple[int, bytes]]:
+    """(line number, the line without its BOM and line break) from the file's position on."""
+    for raw in f:
+        line += 1
+        if line == 1 and raw.startswith(BOM):
+            raw = raw[3:]
+        yield line, raw.rstrip(b"\r\n")
+
+
 def _line_rows(path: Path, start: int) -> Iterator[RawRow]:
     with open_file(path) as f:
-        line = skip_rows(f, path, start) if start else 0
-        for raw in f:
-            line += 1
-            if line == 1 and raw.startswith(BOM):
-                raw = raw[3:]
-            raw = raw.rstrip(b"\r\n")
+        for line, raw in _numbered(f, skip_rows(f, path, start) if start else 0):
             if not raw.strip():
                 continue
             try:
@@ -87,12 +91,7 @@ def _block_rows(path: Path, start: int) -> Iterator[RawRow]:
     bad: str | None = None
     row = 0
     with open_file(path) as f:
-        line = 0
-        for raw in f:
-            line += 1
-            if line == 1 and raw.startswith(BOM):
-                raw = raw[3:]
-            raw = raw.rstrip(b"\r\n")
+        for line, raw in _numbered(f):
             if not raw.strip():
                 if block_line:
                     if row >= start:

@@ -20,7 +20,7 @@ from tuitune.core.errors import UserError
 
 BATCH = 512  # examples tokenized per tokenizer call (the fast tokenizer batches in Rust)
 CHARS_PER_TOKEN = 8  # first character budget per token of cutoff_len (text averages ~4)
-MIN_CHARS = 8192
+MIN_CHARS = 1 << 16  # rows up to this many characters are counted exactly
 MARGIN = 16  # tokens beyond cutoff_len a prefix must reach: its last tokens may split differently
 PIECE_CHARS = 1 << 20  # a whole long text is tokenized this many characters at a time
 
