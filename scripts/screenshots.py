@@ -101,6 +101,38 @@ async def open_third_row(pilot) -> None:
         await pilot.pause(0.05)
 
 
+async def type_data_path(pilot, path: str) -> None:
+    editor = pilot.app.screen.field("data.path").editor
+    editor.focus()
+    await pilot.press("end", "ctrl+u", *path, "enter")
+    await pilot.pause(0.6)
+    await wait_settled(pilot)
+
+
+async def llamafactory_tools(pilot) -> None:
+    """Dataset: a LLaMA-Factory folder, its entry with tool calls picked from the list."""
+    await type_data_path(pilot, "tests/data/llamafactory")
+    select = pilot.app.screen.query_one("#ds-entries Select")
+    select.focus()
+    await pilot.press("enter", "home", "down", "down", "enter")  # prompt, qa, weather_tools
+    await pilot.pause(0.3)
+    await wait_settled(pilot)
+
+
+async def open_first_row_end(pilot) -> None:
+    """The first row as trained, scrolled to its end: the tool call (trained) and the tool's answer."""
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: pilot.app.screen.query_one("#masked").preview is not None)
+    await pilot.pause(0.2)
+    pilot.app.screen.query_one("#row-scroll").scroll_end(animate=False)
+
+
+async def real_world_problems(pilot) -> None:
+    """Dataset: wrong types, a multimodal row and a row far longer than cutoff_len, in the Problems tab."""
+    await type_data_path(pilot, "tests/data/mixed_problems.jsonl")
+    await pilot.press("4")
+
+
 async def wait_for(pilot, condition, limit: float = 120.0) -> None:
     for _ in range(int(limit / 0.05)):
         if condition():
@@ -221,6 +253,9 @@ SHOTS = [
     Shot("hardware", "hardware", steps=[llama_qlora]),
     Shot("dataset", "dataset"),
     Shot("dataset-row", "dataset", steps=[open_third_row]),
+    Shot("dataset-tools", "dataset", steps=[llamafactory_tools]),
+    Shot("dataset-tool-row", "dataset", steps=[llamafactory_tools, open_first_row_end]),
+    Shot("dataset-problems", "dataset", steps=[real_world_problems]),
     Shot("recipe", "recipe", steps=[load_quickstart, edit_rank]),
     Shot("train", "train", app_kwargs=run_in_progress),
     Shot("train-done", "train", app_kwargs=finished_run),
@@ -238,6 +273,7 @@ SHOTS = [
     Shot("recipe-80x24", "recipe", size=(80, 24), steps=[load_quickstart, edit_rank]),
     Shot("hardware-80x24", "hardware", size=(80, 24), steps=[llama_qlora]),
     Shot("dataset-80x24", "dataset", size=(80, 24)),
+    Shot("dataset-tools-80x24", "dataset", size=(80, 24), steps=[llamafactory_tools]),
     Shot("runs-80x24", "runs", size=(80, 24), runs=True, steps=[diff_runs]),
     Shot("chat-80x24", "chat", size=(80, 24), runs=True, steps=[chat_once]),
     Shot("export-80x24", "export", size=(80, 24), runs=True),

@@ -55,3 +55,17 @@ async def wait_for_error_dialog(pilot, timeout: float = 10.0) -> str:
 
     await wait_for(pilot, shown, timeout, "the error dialog")
     return "\n".join(str(w.render()) for w in pilot.app.screen.query("Static"))
+
+
+@pytest.fixture
+def data_app(make_app, tiny_model_dir):
+    """The Dataset screen with the tiny test model as the recipe's model (its tokenizer renders rows)."""
+
+    def make(path=None):
+        app = make_app(start_mode="dataset")
+        app.recipe.model.name_or_path = str(tiny_model_dir)
+        if path is not None:
+            app.recipe.data.path = str(path)
+        return app
+
+    return make

@@ -8,8 +8,8 @@ import asyncio
 import json
 import time
 
-import pytest
 from conftest import REPO, wait_for
+from dataset_helpers import lines_shown, open_path, settled, status, table
 from textual.widgets import TabbedContent
 
 from tuitune.core.data import label_mask_preview, load_examples, read_page
@@ -17,50 +17,9 @@ from tuitune.core.data.tokenizer import load_tokenizer_only
 from tuitune.tui.screens.dataset import DatasetScreen
 from tuitune.tui.widgets.data_problems import DataProblemsList
 from tuitune.tui.widgets.masked_row import STYLE_TRAINED
-from tuitune.tui.widgets.rows_table import RowsTable
 
 IDENTITY = REPO / "recipes/data/identity.jsonl"
 BROKEN = REPO / "tests/data/broken.jsonl"
-
-
-@pytest.fixture
-def data_app(make_app, tiny_model_dir):
-    """The Dataset screen with the tiny test model as the recipe's model (its tokenizer renders rows)."""
-
-    def make(path=None):
-        app = make_app(start_mode="dataset")
-        app.recipe.model.name_or_path = str(tiny_model_dir)
-        if path is not None:
-            app.recipe.data.path = str(path)
-        return app
-
-    return make
-
-
-def status(app) -> str:
-    return str(app.screen.query_one("#ds-status").render())
-
-
-def table(app) -> RowsTable:
-    return app.screen.query_one(RowsTable)
-
-
-def lines_shown(app) -> list[str]:
-    t = table(app)
-    return [str(t.get_row_at(i)[0]) for i in range(t.row_count)]
-
-
-async def settled(pilot, timeout: float = 30) -> None:
-    await wait_for(pilot, lambda: pilot.app.screen.is_settled, timeout=timeout, what="the dataset screen")
-
-
-async def open_path(pilot, path) -> None:
-    """Type a path into the Dataset field, as a user would."""
-    editor = pilot.app.screen.field("data.path").editor
-    editor.focus()
-    await pilot.pause()
-    await pilot.press("end", "ctrl+u", *str(path))
-    await pilot.pause()
 
 
 def write_jsonl(path, n: int) -> None:

@@ -91,6 +91,51 @@ def test_dataset_row_as_trained(snap_compare, make_app):
     assert snap_compare(make_app(start_mode="dataset"), terminal_size=SIZE, run_before=open_row)
 
 
+async def open_data(pilot, path: str) -> None:
+    """Type a dataset path into the Dataset screen (enter opens it at once)."""
+    await settle(pilot)
+    editor = pilot.app.screen.field("data.path").editor
+    editor.focus()
+    await pilot.press("end", "ctrl+u", *path, "enter")
+    await pilot.pause(0.6)
+    await settle(pilot)
+
+
+async def pick_weather_tools(pilot) -> None:
+    """A LLaMA-Factory folder: its weather_tools entry (tool calls) picked from the entries."""
+    await open_data(pilot, "tests/data/llamafactory")
+    pilot.app.screen.query_one("#ds-entries Select").focus()
+    await pilot.press("enter", "home", "down", "down", "enter")  # the prompt, qa, weather_tools
+    await pilot.pause(0.3)
+    await settle(pilot)
+
+
+def test_dataset_llamafactory_entry_with_tool_calls(snap_compare, make_app):
+    assert snap_compare(make_app(start_mode="dataset"), terminal_size=SIZE, run_before=pick_weather_tools)
+
+
+def test_dataset_tool_row_in_the_fallback_format(snap_compare, make_app):
+    async def open_row(pilot):
+        await pick_weather_tools(pilot)
+        await pilot.press("enter")
+        masked = pilot.app.screen.query_one("#masked")
+        await wait_for(pilot, lambda: masked.preview is not None, timeout=30, what="the rendered row")
+        await settle(pilot)
+        pilot.app.screen.query_one("#row-scroll").scroll_end(animate=False)
+        await pilot.pause()
+
+    assert snap_compare(make_app(start_mode="dataset"), terminal_size=SIZE, run_before=open_row)
+
+
+def test_dataset_problems_of_real_world_rows(snap_compare, make_app):
+    async def problems(pilot):
+        await open_data(pilot, "tests/data/mixed_problems.jsonl")
+        await pilot.press("4")
+        await settle(pilot)
+
+    assert snap_compare(make_app(start_mode="dataset"), terminal_size=SIZE, run_before=problems)
+
+
 def test_train_finished_run(snap_compare, make_app, tmp_path, monkeypatch, repo_root):
     """A finished run (a recorded tiny run, committed) replayed on the Train screen; --run PATH."""
     import shutil

@@ -227,12 +227,12 @@ def _clip(text: str, width: int = 60) -> str:
 
 def _reply(msgs: list[dict[str, Any]]) -> str:
     """The first assistant turn: its text, or the tools it calls."""
-    from tuitune.core.data.tool_calls import call_text
+    from tuitune.core.data.tool_calls import call_summary
 
     m = next((m for m in msgs if m["role"] == "assistant"), None)
     if m is None:
         return ""
-    calls = " ".join("→ " + call_text(c) for c in m.get("tool_calls") or ())
+    calls = " ".join("→ " + call_summary(c) for c in m.get("tool_calls") or ())
     return " ".join(p for p in (m["content"], calls) if p)
 
 

@@ -97,6 +97,7 @@ DATASET_STRINGS: dict[str, tuple[str, str]] = {
     "data.entry_prompt": ("choose an entry of dataset_info.json", "选择 dataset_info.json 中的条目"),
     "data.entry_refused": ("✗ {reason}", "✗ {reason}"),
     "data.entry_status": ("entry {name}", "条目 {name}"),
+    "data.format_entry": ("format {format} (the entry's)", "格式 {format}（条目指定）"),
     "data.tokens_about": ("about {n}", "约 {n}"),
     "data.tool_calls": ("→ {calls}", "→ {calls}"),
 }

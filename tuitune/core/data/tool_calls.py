@@ -108,6 +108,12 @@ def call_text(call: dict[str, Any]) -> str:
     return json.dumps({"name": fn["name"], "arguments": fn["arguments"]}, ensure_ascii=False)
 
 
+def call_summary(call: dict[str, Any]) -> str:
+    """One call as a viewer shows it in a line: get_weather({"city": "Paris"})."""
+    fn = call["function"]
+    return f"{fn['name']}({json.dumps(fn['arguments'], ensure_ascii=False)})"
+
+
 def tool_key(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
     """The tool parts of a conversation as one string, for finding duplicate rows."""
     calls = [m.get("tool_calls") for m in messages if m.get("tool_calls")]

@@ -205,6 +205,7 @@ class DatasetScreen(DatasetWork, TuituneScreen):
         if event.name != self.edit.data.dataset:
             self.edit.data.dataset = event.name
             self.open_source()
+        self.table.focus()  # as after typing a path: the rows answer the keys
 
     def _opened_after_typing(self) -> None:
         self._debounce = None
@@ -331,10 +332,11 @@ class DatasetScreen(DatasetWork, TuituneScreen):
         if page is None:
             parts.append(self.t("data.reading"))
         else:
+            chosen = self.edit.data.format != "auto"
             if page.dataset:
                 parts.append(self.t("data.entry_status", name=page.dataset))
-            detected = self.edit.data.format == "auto"
-            parts.append(self.t("data.format_detected" if detected else "data.format_chosen", format=page.format))
+            key = "data.format_chosen" if chosen else "data.format_entry" if page.dataset else "data.format_detected"
+            parts.append(self.t(key, format=page.format))
             parts += [note_text(n, self.lang).split(" (data.")[0] for n in page.notes]
         if self.rows is not None:
             parts.append(self.t("data.rows", n=f"{self.rows:,}"))

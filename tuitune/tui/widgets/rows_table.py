@@ -26,13 +26,13 @@ def one_line(text: Any, width: int) -> str:
 def first_turns(messages: list[dict[str, Any]], lang: str = "en") -> tuple[str, str, int]:
     """(first user message, first assistant turn: its reply or the tools it calls, turns without
     system) of a chat example."""
-    from tuitune.core.data.tool_calls import call_text
+    from tuitune.core.data.tool_calls import call_summary
 
     user = next((m["content"] for m in messages if m["role"] == "user"), "")
     first = next((m for m in messages if m["role"] == "assistant"), None)
     reply = ""
     if first is not None:
-        calls = " ".join(call_text(c) for c in first.get("tool_calls") or ())
+        calls = " ".join(call_summary(c) for c in first.get("tool_calls") or ())
         reply = " ".join(p for p in (first["content"], t("data.tool_calls", lang, calls=calls) if calls else "") if p)
     return user, reply, sum(m["role"] != "system" for m in messages)
 
