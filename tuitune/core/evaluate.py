@@ -111,12 +111,14 @@ def eval_items(recipe: Any, tokenizer: Any, data: str | None = None, max_samples
             )
         prepared = prepare_training_data(recipe, tokenizer, cancel=cancel)
         encoded = prepared.eval
-        loaded = load_examples(recipe.data_path, d.format, d.columns, d.max_samples, d.split, cancel=cancel)
+        loaded = load_examples(
+            recipe.data_path, d.format, d.columns, d.max_samples, d.split, cancel=cancel, dataset=d.dataset, text_split=d.text_split
+        )
         source = f"eval split of {recipe.data_path} (data.val_size = {d.val_size}, seed {recipe.train.seed})"
     else:
         if not Path(data).exists():
             raise UserError(f"--data {data}: no such file or folder", "give a .jsonl/.json/.csv/.parquet/.txt file")
-        loaded = load_examples(data, d.format, d.columns, max_samples, "train", cancel=cancel)
+        loaded = load_examples(data, d.format, d.columns, max_samples, "train", cancel=cancel, text_split=d.text_split)
         if not loaded.examples:
             first = f": {loaded.problems[0]}" if loaded.problems else ""
             raise UserError(f"{data}: no usable rows{first}", f"inspect it with: tuitune data preview {data}")
