@@ -39,11 +39,15 @@ def media_part(content: Any) -> str | None:
 
 
 BOOLEAN_WORDS = (True, False, "true", "false", "True", "False", "TRUE", "FALSE")
+# A record with none of these keys is none of the kinds below (the check every row goes through first).
+_SIGNS = frozenset(("chosen", "rejected", "kto_tag", "label", "messages", "conversations", *MEDIA_COLUMNS))
 
 
 def row_kind(record: dict[str, Any], parse_json: bool = False) -> str | None:
     """"preference", "unpaired-preference" or "multimodal" when a (mapped) record is one of those.
     `parse_json`: also look inside turns stored as JSON text (CSV cells; costly, for the first rows)."""
+    if _SIGNS.isdisjoint(record):
+        return None
     present = {k for k, v in record.items() if not is_null(v)}
     if {"chosen", "rejected"} <= present:
         return "preference"

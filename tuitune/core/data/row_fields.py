@@ -25,7 +25,7 @@ _NEEDS = {
 
 def is_null(value: Any) -> bool:
     """None, or a float NaN (how pandas writes a missing value into a Parquet column)."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    return value is None or (type(value) is float and math.isnan(value))
 
 
 def as_text(value: Any) -> tuple[str | None, str | None]:
@@ -71,14 +71,17 @@ class RowFields:
         """A text field: missing, null, empty or wrong-typed values become problems (fatal when
         required; a null optional field counts as absent)."""
         value = self.record.get(field)
-        if is_null(value):
+        if type(value) is str:  # the common case, checked first: this runs for every field of every row
+            text = value
+        elif is_null(value):
             if required:
                 state = "null" if field in self.record else "missing"
                 self.fail(f"field {self.name(field)} is {state} ({fmt} rows need {_NEEDS.get(fmt, field)})")
             return None
-        text = self._take(value, f"field {self.name(field)}")
-        if text is None:
-            return None
+        else:
+            text = self._take(value, f"field {self.name(field)}")
+            if text is None:
+                return None
         if not text.strip():
             if required:
                 self.fail(f"field {self.name(field)} is empty ({fmt} rows need {_NEEDS.get(fmt, field)})")
@@ -87,7 +90,7 @@ class RowFields:
 
     def content(self, value: Any, where: str) -> str | None:
         """A turn's text (`where` names the turn); None and a failed row when it cannot be text."""
-        return self._take(value, f"{where} content")
+        return value if type(value) is str else self._take(value, f"{where} content")
 
     def _take(self, value: Any, what: str) -> str | None:
         text, wrong = as_text(value)
