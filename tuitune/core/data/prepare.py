@@ -71,7 +71,7 @@ def prepare_training_data(recipe: Recipe, tokenizer: Any, cancel: threading.Even
     encoded, render_problems = encode_examples(
         examples, tokenizer, d.cutoff_len, d.train_on_prompt, d.template, d.system, chunk_long_text=d.chunk_long_text
     )
-    problems += render_problems + long_row_problems(encoded, d.cutoff_len)
+    problems += render_problems
     summary = long_rows_summary(encoded, d.cutoff_len)
     if summary:
         notes.append(summary)
@@ -86,6 +86,7 @@ def prepare_training_data(recipe: Recipe, tokenizer: Any, cancel: threading.Even
             problems.append(DataProblem(enc.line, why + "; row dropped", enc.file))
         else:
             kept.append(enc)
+    problems += long_row_problems(kept, d.cutoff_len)  # a dropped row has its own problem above
     if not kept:
         raise UserError(
             f"{path}: no example has tokens to train ({len(encoded)} encoded)",
