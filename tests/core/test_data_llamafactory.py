@@ -84,6 +84,12 @@ def test_a_folder_without_an_entry_lists_the_usable_ones(folder, tmp_path):
         load_examples(folder / "qa.json", dataset="qa")
 
 
+def test_a_parent_folder_reads_the_files_not_the_description(folder):
+    data = load_examples(folder.parent)  # dataset_info.json is inside, one level down: it is not data
+    assert not any(p.file == "data/dataset_info.json" for p in data.problems)
+    assert "data/chat.jsonl" in {e.file for e in data.examples}
+
+
 def test_list_entries_says_why_an_entry_cannot_be_used(folder):
     entries = {e.name: e for e in list_entries(folder / "dataset_info.json")}
     assert list(entries) == list(INFO)

@@ -82,11 +82,12 @@ def file_kind(path: Path, sniff: bool = True) -> str | None:
 
 
 def _data_files(folder: Path) -> list[Path]:
-    """Data files under a folder, sorted, skipping hidden files and folders (.git, .cache, ...)."""
+    """Data files under a folder, sorted, skipping hidden files and folders (.git, .cache, ...) and
+    LLaMA-Factory's dataset_info.json (it describes data, it is none)."""
     out = []
     for f in sorted(folder.rglob("*")):
         rel = f.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts) or not f.is_file():
+        if any(part.startswith(".") for part in rel.parts) or not f.is_file() or f.name == "dataset_info.json":
             continue
         if f.suffix.lower() in SUFFIX_KINDS:
             out.append(f)
