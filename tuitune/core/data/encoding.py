@@ -151,12 +151,12 @@ def encode_examples(
         n = tok.full_length
         if chunk_long_text and ex.text is not None and n > cutoff_len:
             chunks = text_chunks(ex.text, tokenizer, cutoff_len)
-            encoded += [Encoded(c, list(c), ex.line, False, len(c), ex.file, chunk=k) for k, c in enumerate(chunks)]
+            encoded += [Encoded(c, list(c), ex.line, False, len(c), ex.file, chunk=k, plain_text=True) for k, c in enumerate(chunks)]
             continue
         encoded.append(
             Encoded(
                 tok.ids[:cutoff_len], tok.labels[:cutoff_len], ex.line, n > cutoff_len, full_length=n, file=ex.file,
-                estimated=tok.estimated,
+                estimated=tok.estimated, plain_text=ex.text is not None,
             )
         )
     return encoded, problems

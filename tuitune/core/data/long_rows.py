@@ -23,10 +23,7 @@ def long_row_problems(encoded: Sequence[Encoded], cutoff_len: int) -> list[DataP
     out = []
     for e in encoded:
         if e.truncated and e.full_length > FAR * cutoff_len:
-            hint = (
-                "data.chunk_long_text = true trains all of it" if e.labels and e.labels == e.input_ids
-                else "raise data.cutoff_len, or shorten the row"
-            )
+            hint = "data.chunk_long_text = true trains all of it" if e.plain_text else "raise data.cutoff_len, or shorten the row"
             out.append(
                 DataProblem(
                     e.line,

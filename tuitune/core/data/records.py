@@ -123,6 +123,7 @@ class Encoded:
     file: str | None = None
     estimated: bool = False  # full_length estimated (a very long row was tokenized only in part)
     chunk: int | None = None  # which cutoff_len-sized piece of a long text (data.chunk_long_text)
+    plain_text: bool = False  # a text-format row (chunkable), not a conversation
 
     @property
     def trained_tokens(self) -> int:
