@@ -7,7 +7,7 @@ client's download path uses it:
   id and LFS sha256);
 - `GET /api/models/ORG/NAME/tree/REV`: the file listing `snapshot_download` reads;
 - `HEAD|GET /ORG/NAME/resolve/REV/PATH`: `X-Repo-Commit`, `ETag` (the git blob id); LFS files
-  (weights) answer 302 to `/cdn/SHA256` with `X-Linked-Etag` / `X-Linked-Size`, like the hub's CDN
+  (weights) answer 302 to `/cdn/ORG/NAME/SHA256` with `X-Linked-Etag` / `X-Linked-Size`, like the hub's CDN
   redirect (on this same server); `GET` honours `Range: bytes=N-` with 206 and `Content-Range`;
 - errors with the hub's `X-Error-Code` headers: GatedRepo (401 without a token, 403 with one that
   has no access), RepoNotFound (401 for private repos and unknown names), RevisionNotFound,
@@ -223,7 +223,7 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             if repo.is_lfs(name):
                 sha = hashlib.sha256(data).hexdigest()
                 self.send_response(302)
-                self.send_header("Location", f"{hub.url}/cdn/{sha}")
+                self.send_header("Location", f"{hub.url}/cdn/{repo.repo_id}/{sha}")
                 self.send_header("X-Repo-Commit", repo.commit)
                 self.send_header("X-Linked-Etag", f'"{sha}"')
                 self.send_header("X-Linked-Size", str(len(data)))
@@ -233,13 +233,14 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return
             self._body(data, name, head, {"X-Repo-Commit": repo.commit, "ETag": f'"{git_blob_id(data)}"'})
 
-        def _cdn(self, sha: str, head: bool) -> None:
-            for repo in hub.repos.values():
-                for name, data in repo.files.items():
-                    if hashlib.sha256(data).hexdigest() == sha:
-                        # The hub's CDN is another host (not followed by HEAD); here it is this server,
-                        # which the client follows, so it answers with the commit too.
-                        return self._body(data, name, head, {"ETag": f'"{sha}"', "X-Repo-Commit": repo.commit})
+        def _cdn(self, where: str, head: bool) -> None:
+            repo_id, _, sha = where.rpartition("/")
+            repo = hub.repos.get(repo_id)
+            for name, data in (repo.files.items() if repo else ()):
+                if hashlib.sha256(data).hexdigest() == sha:
+                    # The hub's CDN is another host (not followed by HEAD); here it is this server,
+                    # which the client follows, so it answers with the commit too.
+                    return self._body(data, name, head, {"ETag": f'"{sha}"', "X-Repo-Commit": repo.commit})
             self._error(404, "", "no such blob")
 
         def _body(self, data: bytes, name: str, head: bool, headers: dict[str, str]) -> None:
@@ -333,3 +334,65 @@ def build_hub_model(out_dir: Path) -> Path:
     tokenizer.save_pretrained(out_dir)
     (out_dir / "README.md").write_text("# a test model\n")  # not selected for download
     return out_dir
+
+
+# --------------------------------------------------------------------------- pytest fixtures
+# Imported by the test modules that use them (`from hub_server import fake_hub, ...`).
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def hub_model_dir(tmp_path_factory) -> Path:
+    return build_hub_model(tmp_path_factory.mktemp("hub-model"))
+
+
+@pytest.fixture
+def fake_hub(hub_model_dir):
+    """The local hub with org/tiny (open), org/gated (gated, access granted to TOKEN), org/refused
+    (gated, not granted) and org/private, all serving the same tiny model."""
+    with FakeHub() as hub:
+        hub.add("org/tiny", hub_model_dir)
+        hub.add("org/gated", hub_model_dir, gated=True)
+        hub.add("org/refused", hub_model_dir, gated=True, granted=False)
+        hub.add("org/private", hub_model_dir, private=True)
+        yield hub
+
+
+@pytest.fixture
+def hub_env(fake_hub, tmp_path) -> dict[str, str]:
+    """Environment for a client subprocess: online against the local hub, own empty cache, no login.
+    The tests' global HF_HUB_OFFLINE=1 is lifted for that process only."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
+    env.update(fake_hub.env(tmp_path / "hf-home"))
+    return env
+
+
+@pytest.fixture
+def online_hub(fake_hub, tmp_path, monkeypatch) -> FakeHub:
+    """This process's huggingface_hub talks to the local hub (read at import, so its constants are
+    patched) with its own cache and no login, until the test ends."""
+    import os
+
+    from huggingface_hub import constants
+
+    env = fake_hub.env(tmp_path / "hf-home")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", fake_hub.url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", fake_hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", env["HF_HUB_CACHE"])
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", os.path.join(env["HF_HOME"], "token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", os.path.join(env["HF_HOME"], "stored_tokens"))
+    return fake_hub
+
+
+def blob_files(cache: Path, repo_id: str) -> dict[str, Path]:
+    """name -> file of a model's snapshot in a hub cache (following the snapshot links)."""
+    snapshots = sorted((cache / ("models--" + repo_id.replace("/", "--")) / "snapshots").iterdir())
+    assert len(snapshots) == 1, snapshots
+    return {p.name: p.resolve() for p in snapshots[0].iterdir()}
