@@ -322,6 +322,7 @@ class ModelAvailability:
     files: int | None = None
     free_bytes: int | None = None
     problem: str = ""  # why the size is unknown (offline, gated, ...)
+    bundled: bool = False  # the demo model, which works offline from its bundled GGUF
 
     @property
     def fits_disk(self) -> bool | None:
@@ -341,7 +342,10 @@ def model_availability(name: str, fetch: bool = True) -> ModelAvailability | Non
         size = sum(f.stat().st_size for f in snapshot.iterdir() if f.is_file())
         return ModelAvailability(text, True, total_bytes=size, missing_bytes=0)
     if not fetch or hub_offline():
-        return ModelAvailability(text, False, problem="offline")
+        from tuitune.core.models import demo_gguf_path
+        from tuitune.core.recipe import DEMO_MODEL
+
+        return ModelAvailability(text, False, problem="offline", bundled=text == DEMO_MODEL and demo_gguf_path() is not None)
     try:
         plan = plan_download(text)
     except UserError as e:
