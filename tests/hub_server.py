@@ -315,8 +315,9 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
 
 
 def build_hub_model(out_dir: Path) -> Path:
-    """A tiny Llama whose weights file is ~16 MB: bigger than huggingface_hub's 10 MB download chunk,
-    so an interrupted transfer leaves a partial file to resume from (the tokenizer is tiny_model's)."""
+    """A tiny Llama whose weights file is ~16 MB: many of the 1 MiB chunks tuitune downloads in (and
+    more than huggingface_hub's own 10 MiB), so a transfer can be cut part way and resumed, and a bar
+    seen moving (the tokenizer is tiny_model's)."""
     import torch
     from tiny_model import build_tokenizer
     from transformers import LlamaConfig, LlamaForCausalLM

@@ -46,13 +46,13 @@ async def test_hardware_shows_the_download_size_then_pulls_with_progress(make_ap
         bar = status.query_one("ProgressBar")
         texts: list[str] = []
 
-        def part_way() -> bool:  # huggingface_hub reports in 10 MiB chunks: one stop between 0 and the end
-            if status.pulling and bar.total and 10 * 2**20 <= bar.progress < bar.total:
+        def part_way() -> bool:
+            if status.pulling and bar.total and 2**20 <= bar.progress < bar.total:
                 texts.append(line(app))
             return bool(texts)
 
         await wait_for(pilot, part_way, timeout=30, what="the bar part way")
-        assert texts[0].startswith("downloading model.safetensors · 10.0 MiB of 15.4 MiB · ")
+        assert texts[0].startswith("downloading model.safetensors · ") and " MiB of 15.4 MiB · " in texts[0]
         assert "/s · ETA " in texts[0]
         await wait_for(pilot, lambda: not status.pulling and line(app).startswith("✓"), timeout=60,
                        what="the download to finish")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -116,13 +115,9 @@ def repo_folder(repo_id: str) -> Path:
 
 def free_disk_bytes(path: Path) -> int | None:
     """Free bytes on the disk that holds `path` (or would: the nearest folder that exists)."""
-    p = Path(path).expanduser().absolute()
-    while not p.exists() and p != p.parent:
-        p = p.parent
-    try:
-        return shutil.disk_usage(p).free
-    except OSError:
-        return None
+    from tuitune.core.hardware import disk_info
+
+    return disk_info(path).free_bytes
 
 
 def _commit_of(repo_id: str, revision: str) -> str | None:

