@@ -113,3 +113,14 @@ def test_dry_run_json_is_the_plan(hub_env, hub_model_dir):
     assert plan["missing_bytes"] == plan["total_bytes"] > 0
     assert not (cache(hub_env) / "models--org--tiny" / "blobs").exists()
     assert os.path.basename(plan["cache_dir"]) == "hub"
+
+
+def test_chat_downloads_a_model_it_does_not_have_with_progress(hub_env, hub_model_dir):
+    env = {**hub_env, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "tuitune", "chat", "org/tiny", "--prompt", "hello",
+                           "--temperature", "0", "--max-new-tokens", "3"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"  {WEIGHTS} done (15.4 MiB of 15.4 MiB)" in done.stderr  # the download, as pull shows it
+    assert done.stderr.index(WEIGHTS) < done.stderr.index("loaded ")
+    assert blob_files(cache(hub_env), "org/tiny")[WEIGHTS].read_bytes() == (hub_model_dir / WEIGHTS).read_bytes()

@@ -102,3 +102,24 @@ async def test_the_recipe_form_says_a_model_is_cached(make_app, online_hub):
 
 def hub_model_dir_of(hub) -> str:
     return str(hub.repos["org/tiny"].folder)
+
+
+async def test_chat_shows_the_download_of_a_model_it_loads(make_app, online_hub):
+    from textual.widgets import Input
+
+    online_hub.stall_after("model.safetensors", 12_000_000)
+    app = make_app(start_mode="chat")
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: app.screen.listed, timeout=30, what="the runs list")
+            app.screen.query_one("#chat-target", Input).value = "org/tiny"
+            app.screen.action_load()
+            state = app.screen.query_one("#chat-state")
+            await wait_for(pilot, lambda: " MiB of 15.4 MiB · " in str(state.render()), timeout=60,
+                           what="the download in the state line")
+            assert str(state.render()).startswith("Downloading org/tiny: model.safetensors · ")
+            online_hub.release()
+            await wait_for(pilot, lambda: app.screen.session is not None, timeout=120, what="the model loaded")
+            assert "org/tiny" in str(state.render())
+    finally:
+        online_hub.release()

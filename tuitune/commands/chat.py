@@ -42,12 +42,19 @@ def run(args: argparse.Namespace) -> int:
     settings.check()
     from tuitune.core.tuned import resolve_target
 
-    # Resolve before loading anything, so a wrong name or an unfinished run fails at once.
-    resolve_target(args.target, runs_dir)
-    quiet_libraries()
-    start = time.perf_counter()
-    _note(f"loading {args.target} ...")
-    session = ChatSession.open(args.target, runs_dir)
+    from rich.console import Console
+
+    from tuitune.commands.pull import download_bars
+    from tuitune.core.hub_download import reporting
+
+    # Resolve before loading anything, so a wrong name or an unfinished run fails at once. A hub
+    # model that is not cached yet is downloaded here, with progress bars.
+    with download_bars(Console(stderr=True)) as show, reporting(show):
+        resolve_target(args.target, runs_dir)
+        quiet_libraries()
+        start = time.perf_counter()
+        _note(f"loading {args.target} ...")
+        session = ChatSession.open(args.target, runs_dir)  # a run's base model may need a download too
     _note(f"loaded {session.label} in {time.perf_counter() - start:.1f} s")
     if args.compare:
         if not session.can_compare:

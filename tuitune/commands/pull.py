@@ -10,6 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 HELP = "download a hub model (the files training and chat need) into the hub cache, resumably"
 
@@ -42,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     if not plan.complete:
         check_space(plan, force=args.force)
     try:
-        path = download(plan) if args.json or plan.complete else _download_with_bars(console, plan)
+        with download_bars(console) as show:
+            path = download(plan, progress=None if args.json else show)
     except KeyboardInterrupt:
         print(f"interrupted: what arrived is kept; `tuitune pull {args.model}` resumes it", file=sys.stderr)
         return 130
@@ -78,8 +82,11 @@ def show_plan(console, plan) -> None:  # noqa: ANN001 - rich Console, DownloadPl
         console.print(f"to download: {format_bytes(plan.missing_bytes)} into {plan.cache_dir} ({free} free)")
 
 
-def _download_with_bars(console, plan):  # noqa: ANN001, ANN202 - rich Console, DownloadPlan -> Path
-    """Rich bars on a terminal; one line per finished file when the output is a file or a pipe."""
+@contextmanager
+def download_bars(console: Any) -> Iterator[Callable[[Any], None]]:
+    """A progress callback for `hub_download` (pull, and chat loading a model not cached): rich bars
+    (the whole, and one per file, with bytes, speed and ETA) on a terminal, a line per finished file
+    when the output is a file or a pipe. Nothing is drawn until a download reports."""
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -89,30 +96,31 @@ def _download_with_bars(console, plan):  # noqa: ANN001, ANN202 - rich Console, 
         TransferSpeedColumn,
     )
 
-    from tuitune.core.hub_download import download
     from tuitune.core.units import format_bytes
-
-    if not console.is_terminal:
-        last = {"file": ""}
-
-        def line(p) -> None:  # noqa: ANN001 - DownloadProgress
-            if last["file"] and (p.file != last["file"] or p.finished):
-                console.print(f"  {last['file']} done ({format_bytes(p.done)} of {format_bytes(p.total)})")
-            last["file"] = p.file
-
-        return download(plan, progress=line)
 
     columns = (TextColumn("{task.description}"), BarColumn(bar_width=30), DownloadColumn(binary_units=True),
                TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as bars:
-        total = bars.add_task("[bold]total[/]", total=plan.total_bytes, completed=plan.cached_bytes)
-        tasks: dict[str, int] = {}
+    bars = Progress(*columns, console=console, transient=False)
+    tasks: dict[str, Any] = {}
+    last = {"file": ""}
 
-        def update(p) -> None:  # noqa: ANN001 - DownloadProgress
-            if p.file and p.file not in tasks:
-                tasks[p.file] = bars.add_task(p.file, total=p.file_total, completed=p.file_done)
-            if p.file:
-                bars.update(tasks[p.file], completed=p.file_done)
-            bars.update(total, completed=p.done)
+    def lines(p: Any) -> None:
+        if last["file"] and (p.file != last["file"] or p.finished):
+            console.print(f"  {last['file']} done ({format_bytes(p.done)} of {format_bytes(p.total)})")
+        last["file"] = p.file
 
-        return download(plan, progress=update)
+    def draw(p: Any) -> None:
+        if not tasks:
+            bars.start()
+            tasks[""] = bars.add_task("[bold]total[/]", total=p.total, completed=p.done)
+        if p.file and p.file not in tasks:
+            tasks[p.file] = bars.add_task(p.file, total=p.file_total, completed=p.file_done)
+        if p.file:
+            bars.update(tasks[p.file], completed=p.file_done)
+        bars.update(tasks[""], completed=p.done)
+
+    try:
+        yield draw if console.is_terminal else lines
+    finally:
+        if tasks:
+            bars.stop()

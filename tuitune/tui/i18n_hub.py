@@ -4,6 +4,7 @@ English and Simplified Chinese. Merged into `i18n.STRINGS`; kept apart so i18n.p
 from __future__ import annotations
 
 HUB_STRINGS: dict[str, tuple[str, str]] = {
+    "hub.progress": ("{file} · {done} of {total} · {speed}/s · ETA {eta}", "{file} · {done} / {total} · {speed}/秒 · 剩余 {eta}"),
     "hub.title": ("Model files", "模型文件"),
     "hub.cached": ("✓ in the hub cache ({size})", "✓ 已在 hub 缓存中（{size}）"),
     "hub.missing": ("not downloaded yet: {size} to fetch ({files} files), {free} free on the cache disk",
@@ -19,17 +20,15 @@ HUB_STRINGS: dict[str, tuple[str, str]] = {
     "hub.pull": ("Download", "下载"),
     "hub.pull_help": ("Download the model into the hub cache now, with progress; an interrupted download resumes",
                       "立即把模型下载到 hub 缓存并显示进度；中断的下载可续传"),
-    "hub.downloading": ("downloading {file} · {done} of {total} · {speed}/s · ETA {eta}",
-                        "正在下载 {file} · {done} / {total} · {speed}/秒 · 剩余 {eta}"),
+    "hub.downloading": ("downloading {progress}", "正在下载 {progress}"),
     "hub.pulled": ("Downloaded {model}", "已下载 {model}"),
     "hub.cancelled": ("Download of {model} stopped; what arrived is kept and resumes next time",
                       "{model} 的下载已停止；已下载部分会保留，下次续传"),
     "hub.pull_failed": ("Download of {model} failed: {error}", "{model} 下载失败：{error}"),
     "hub.nothing_to_pull": ("Nothing to download for {model}", "{model} 无需下载"),
-    "train.download": ("{file} · {done} of {total} · {speed}/s · ETA {eta}",
-                       "{file} · {done} / {total} · {speed}/秒 · 剩余 {eta}"),
     "train.estimate": ("memory estimate: training needs {need} of {free} free on {where}: {verdict}",
                        "显存估算：训练需要 {need}，{where} 可用 {free}：{verdict}"),
     "train.estimate_waiting": ("the memory estimate follows once config.json is in",
                                "config.json 下载后即给出显存估算"),
+    "chat.downloading": ("Downloading {target}: {progress}", "正在下载 {target}：{progress}"),
 }

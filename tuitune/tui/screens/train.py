@@ -23,6 +23,7 @@ from tuitune.core.events import StepEvent, format_duration, format_size
 from tuitune.core.units import format_bytes
 from tuitune.tui.run_follower import Attached
 from tuitune.tui.screens.base import TuituneScreen
+from tuitune.tui.widgets.hub_status import download_line
 from tuitune.tui.widgets.loss_chart import LossChart
 from tuitune.tui.widgets.run_gauges import RunGauges
 
@@ -235,10 +236,7 @@ class TrainScreen(TuituneScreen):
         memory estimate as soon as its config.json is in."""
         d = history.download
         self.query_one("#progress", ProgressBar).update(total=d.total or None, progress=d.done or 0)
-        self.query_one("#progress-text", Static).update(self.t(
-            "train.download", file=d.file or "-", done=format_bytes(d.done),
-            total=format_bytes(d.total), speed=format_bytes(d.speed), eta=format_duration(d.eta_s)),
-            layout=False)
+        self.query_one("#progress-text", Static).update(download_line(self.lang, d), layout=False)
         self.query_one("#stats", Static).update(self._estimate_text(history) or self.t("train.estimate_waiting"),
                                                 layout=False)
 

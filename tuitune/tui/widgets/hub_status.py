@@ -15,11 +15,19 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import ProgressBar, Static
 
+from tuitune.core.events import format_duration
 from tuitune.core.units import format_bytes
 from tuitune.tui.i18n import t
 
 DEBOUNCE_S = 0.4  # a name being typed is looked up once it rests
 PROGRESS_EVERY_S = 0.25  # progress repaints a second: at most four
+
+
+def download_line(lang: str, d: dict[str, Any]) -> str:
+    """One line for a download's progress (a `download` event's fields):
+    'model.safetensors · 11.0 MiB of 15.4 MiB · 2.0 MiB/s · ETA 0:02'."""
+    return t("hub.progress", lang, file=d.get("file") or "-", done=format_bytes(d.get("done")),
+             total=format_bytes(d.get("total")), speed=format_bytes(d.get("speed")), eta=format_duration(d.get("eta_s")))
 
 
 class HubStatus(Vertical):
@@ -180,16 +188,13 @@ class HubStatus(Vertical):
             self.post_message(self.Pulled(path=str(path)))
 
     def _show_progress(self) -> None:
-        from tuitune.commands.event_lines import duration
-
         p = self._latest
         if p is None or p is self._shown_progress:
             return
         self._shown_progress = p
         self.query_one(ProgressBar).update(total=p.total or None, progress=p.done)
-        self.query_one("#hub-text", Static).update(t(
-            "hub.downloading", self.lang, file=p.file or "-", done=format_bytes(p.done), total=format_bytes(p.total),
-            speed=format_bytes(p.speed), eta=duration(p.eta_s)))
+        self.query_one("#hub-text", Static).update(
+            t("hub.downloading", self.lang, progress=download_line(self.lang, p.event_fields())))
 
     def on_hub_status_pulled(self, event: Pulled) -> None:
         event.stop()
