@@ -71,6 +71,14 @@ class HubRepo:
         return e
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client killed or cancelled on purpose
+            super().handle_error(request, client_address)
+
+
 class FakeHub:
     """`with FakeHub() as hub: hub.add(...)`; `hub.url` is the HF_ENDPOINT."""
 
@@ -82,7 +90,7 @@ class FakeHub:
         self._stalls: dict[str, int] = {}
         self.stalled = threading.Event()  # set once a stalled transfer is waiting
         self._release = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _QuietServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -371,24 +379,28 @@ def hub_env(fake_hub, tmp_path) -> dict[str, str]:
     return env
 
 
+def client_constants(hub: FakeHub, home: Path) -> dict[str, object]:
+    """huggingface_hub's settings (read from the environment at import) for a client of `hub` with
+    its own cache under `home` and no login: what `online_hub` patches in this process."""
+    import os
+
+    return {"ENDPOINT": hub.url, "HUGGINGFACE_CO_URL_TEMPLATE": hub.url + "/{repo_id}/resolve/{revision}/{filename}",
+            "HF_HUB_OFFLINE": False, "HF_HUB_CACHE": str(home / "hub"),
+            "HF_TOKEN_PATH": os.path.join(home, "token"), "HF_STORED_TOKENS_PATH": os.path.join(home, "stored_tokens")}
+
+
 @pytest.fixture
 def online_hub(fake_hub, tmp_path, monkeypatch) -> FakeHub:
     """This process's huggingface_hub talks to the local hub (read at import, so its constants are
     patched) with its own cache and no login, until the test ends."""
-    import os
-
     from huggingface_hub import constants
 
-    env = fake_hub.env(tmp_path / "hf-home")
-    for key, value in env.items():
+    home = tmp_path / "hf-home"
+    for key, value in fake_hub.env(home).items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setattr(constants, "ENDPOINT", fake_hub.url)
-    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", fake_hub.url + "/{repo_id}/resolve/{revision}/{filename}")
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", env["HF_HUB_CACHE"])
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", os.path.join(env["HF_HOME"], "token"))
-    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", os.path.join(env["HF_HOME"], "stored_tokens"))
+    for name, value in client_constants(fake_hub, home).items():
+        monkeypatch.setattr(constants, name, value)
     return fake_hub
 
 

@@ -38,6 +38,11 @@ def test_a_download_reported_stopped_and_resumed_by_the_trainer(hub_env, fake_hu
     assert estimate["model"] == "org/tiny" and estimate["where"] == "cpu"
     assert estimate["verdict"] == "fits" and 0 < estimate["train_peak_bytes"] < estimate["available_bytes"]
 
+    # The link hangs: a few seconds later the run says no bytes are coming (speed 0, no ETA).
+    stalled = wait_for(lambda: [e for e in events(run, "download") if e["done"] > 11 * 2**20 and e["speed"] == 0],
+                       timeout=30)
+    assert stalled[0]["eta_s"] is None and not stalled[0]["finished"]
+
     stop = tuitune("stop", "dl", "--runs-dir", str(runs), env=hub_env)
     assert stop.returncode == 0, stop.stderr
     fake_hub.release()

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 from tuitune.core.engine.report import Reporter
 from tuitune.core.events import EstimateEvent
@@ -21,6 +22,7 @@ from tuitune.core.recipe import Recipe
 from tuitune.core.units import format_bytes
 
 EVENT_EVERY_S = 1.0
+STALL_S = 5.0  # no bytes for this long: a `download` event with speed 0
 
 
 class DownloadEvents:
@@ -70,8 +72,13 @@ class DownloadEvents:
     def _tick(self) -> None:
         while not self._closed.wait(EVENT_EVERY_S / 2):
             with self._lock:
-                if self._pending is not None and time.monotonic() - self._written_at >= EVENT_EVERY_S:
+                quiet = time.monotonic() - self._written_at
+                if self._pending is not None and quiet >= EVENT_EVERY_S:
                     self._write(self._pending)
+                elif self._written is not None and not self._written.finished and quiet >= STALL_S:
+                    # Nothing arrived for a while (huggingface_hub waits, then retries): say so
+                    # rather than leave the last speed standing.
+                    self._write(replace(self._written, speed=0.0))
 
     def close(self) -> None:
         self._closed.set()

@@ -6,6 +6,8 @@ thread workers: the cache check is a few file reads, the size one metadata call 
 from __future__ import annotations
 
 import threading
+import time
+from dataclasses import replace
 from typing import Any
 
 from textual import work
@@ -21,6 +23,7 @@ from tuitune.tui.i18n import t
 
 DEBOUNCE_S = 0.4  # a name being typed is looked up once it rests
 PROGRESS_EVERY_S = 0.25  # progress repaints a second: at most four
+STALL_S = 5.0  # no bytes for this long: the speed shows 0
 
 
 def download_line(lang: str, d: dict[str, Any]) -> str:
@@ -67,6 +70,8 @@ class HubStatus(Vertical):
         self._latest: Any = None  # the newest DownloadProgress, left here by the worker thread
         self._shown_progress: Any = None
         self._ticker: Timer | None = None
+        self._shown_at = 0.0
+        self._stall_shown = False
 
     def compose(self) -> ComposeResult:
         if self.title:
@@ -188,10 +193,16 @@ class HubStatus(Vertical):
             self.post_message(self.Pulled(path=str(path)))
 
     def _show_progress(self) -> None:
-        p = self._latest
-        if p is None or p is self._shown_progress:
+        p, now = self._latest, time.monotonic()
+        if p is None:
             return
-        self._shown_progress = p
+        if p is not self._shown_progress:
+            self._shown_progress, self._shown_at, self._stall_shown = p, now, False
+        elif self._stall_shown or now - self._shown_at < STALL_S:
+            return
+        else:  # nothing new for a while (huggingface_hub waits, then retries): no speed to show
+            self._stall_shown = True
+            p = replace(p, speed=0.0)
         self.query_one(ProgressBar).update(total=p.total or None, progress=p.done)
         self.query_one("#hub-text", Static).update(
             t("hub.downloading", self.lang, progress=download_line(self.lang, p.event_fields())))
