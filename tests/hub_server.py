@@ -346,7 +346,7 @@ def build_hub_model(out_dir: Path) -> Path:
 
 
 # --------------------------------------------------------------------------- pytest fixtures
-# Imported by the test modules that use them (`from hub_server import fake_hub, ...`).
+# Registered for every test by tests/conftest.py.
 
 import pytest  # noqa: E402
 

@@ -9,11 +9,17 @@ import threading
 from pathlib import Path
 
 import pytest
-from hub_server import TOKEN, blob_files, fake_hub, hub_model_dir, online_hub  # noqa: F401 - fixtures
+from hub_server import TOKEN, blob_files
 
 from tuitune.core import hub_cache
 from tuitune.core.errors import UserError
-from tuitune.core.hub_cache import cached_snapshot, check_space, model_availability, plan_download, select_files
+from tuitune.core.hub_cache import (
+    cached_snapshot,
+    check_space,
+    model_availability,
+    plan_download,
+    select_files,
+)
 from tuitune.core.hub_download import DownloadCancelled, download, fetch_model, reporting
 
 WEIGHTS = "model.safetensors"

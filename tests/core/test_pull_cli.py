@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from engine_support import REPO, wait_for
-from hub_server import TOKEN, blob_files, fake_hub, hub_env, hub_model_dir  # noqa: F401 - fixtures
+from hub_server import TOKEN, blob_files
 
 WEIGHTS = "model.safetensors"
 

@@ -8,7 +8,7 @@ import hashlib
 from pathlib import Path
 
 from engine_support import FACTS, events, status, tuitune, wait_for, write_jsonl, write_recipe
-from hub_server import blob_files, fake_hub, hub_env, hub_model_dir  # noqa: F401 - fixtures
+from hub_server import blob_files
 
 WEIGHTS = "model.safetensors"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import wait_for
-from hub_server import blob_files, fake_hub, hub_model_dir, online_hub  # noqa: F401 - fixtures
+from hub_server import blob_files
 
 from tuitune.core import hub_cache
 from tuitune.tui.widgets.hub_status import HubStatus

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from conftest import wait_for
-from hub_server import fake_hub, hub_env, hub_model_dir  # noqa: F401 - fixtures
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine_support import FACTS, write_jsonl, write_recipe  # noqa: E402
@@ -29,7 +28,7 @@ def write_download_run(runs: Path) -> tuple[RunDirectory, object]:
     (run.path / "recipe.toml").write_text('name = "downloading"\n[model]\nname_or_path = "org/tiny"\n', encoding="utf-8")
     lock = run.acquire_lock()
     with EventWriter(run.events_path) as w:
-        for i, (kind, fields) in enumerate([
+        for kind, fields in [
             ("status", {"status": "starting", "message": "checking the recipe"}),
             ("status", {"status": "loading", "message": "loading org/tiny"}),
             ("status", {"status": "loading", "message": "downloading org/tiny: 6 files, 15.4 MiB to fetch"}),
@@ -41,7 +40,7 @@ def write_download_run(runs: Path) -> tuple[RunDirectory, object]:
             ("download", {"model": "org/tiny", "file": "model.safetensors", "file_done": 11 * 2**20,
                           "file_total": 16_092_584, "done": 11 * 2**20 + 23_072, "total": TOTAL, "speed": 2_097_152.0,
                           "eta_s": 2.2, "files_done": 5, "files_total": 6, "finished": False}),
-        ]):
+        ]:
             w.write(kind, **fields)
     # The events' clock times are the writer's; pin them for the picture.
     lines = run.events_path.read_text().splitlines()

@@ -40,12 +40,11 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed, system=args.system
     )
     settings.check()
-    from tuitune.core.tuned import resolve_target
-
     from rich.console import Console
 
     from tuitune.commands.pull import download_bars
     from tuitune.core.hub_download import reporting
+    from tuitune.core.tuned import resolve_target
 
     # Resolve before loading anything, so a wrong name or an unfinished run fails at once. A hub
     # model that is not cached yet is downloaded here, with progress bars.
