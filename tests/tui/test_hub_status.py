@@ -28,15 +28,22 @@ async def type_model(pilot, name: str) -> None:
     await pilot.press("end", "ctrl+u", *name)
 
 
-async def test_hardware_shows_the_download_size_then_pulls_with_progress(make_app, online_hub, monkeypatch):
+async def hardware_answers_for(pilot, name: str) -> HubStatus:
+    """Hardware with `name` typed as the model, once the plan and the hub's answer are shown."""
+    app = pilot.app
+    await wait_for(pilot, lambda: app.screen.is_settled, timeout=30, what="the first plan")
+    await type_model(pilot, name)
+    status = app.screen.query_one(HubStatus)
+    await wait_for(pilot, lambda: status.name_shown == name and app.screen.is_settled, timeout=30,
+                   what="the hub's answer")
+    return status
+
+
+async def test_hardware_shows_the_download_size_then_pulls_with_progress(make_app, online_hub):
     online_hub.rate = 8e6  # ~2 s for the weights: the bar is seen moving
     app = make_app(start_mode="hardware")
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.screen.is_settled, timeout=30, what="the first plan")
-        await type_model(pilot, "org/tiny")
-        status = app.screen.query_one(HubStatus)
-        await wait_for(pilot, lambda: status.name_shown == "org/tiny" and app.screen.is_settled, timeout=30,
-                       what="the hub's answer")
+        status = await hardware_answers_for(pilot, "org/tiny")
         text = line(app)
         assert text.startswith("not downloaded yet: 15.4 MiB to fetch (6 files),")
         assert "free on the cache disk" in text and "ctrl+l downloads it now" in text
@@ -65,14 +72,10 @@ async def test_a_pull_stopped_with_ctrl_l_resumes_on_the_next(make_app, online_h
     online_hub.stall_after("model.safetensors", 11_000_000)
     app = make_app(start_mode="hardware")
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.screen.is_settled, timeout=30, what="the first plan")
-        await type_model(pilot, "org/tiny")
-        status = app.screen.query_one(HubStatus)
-        await wait_for(pilot, lambda: status.name_shown == "org/tiny" and app.screen.is_settled, timeout=30,
-                       what="the hub's answer")
+        status = await hardware_answers_for(pilot, "org/tiny")
         await pilot.press("ctrl+l")
         await wait_for(pilot, lambda: status.query_one("ProgressBar").progress >= 10 * 2**20, timeout=30,
-                       what="the first 10 MiB")
+                       what="the first 10 MiB")  # of the 11 MB the hub sends before it stalls
         await pilot.press("ctrl+l")  # stop: the worker ends at the next chunk
         online_hub.release()
         await wait_for(pilot, lambda: not status.pulling, timeout=30, what="the pull to stop")
