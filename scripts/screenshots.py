@@ -257,8 +257,8 @@ _hub: list = []  # the local hub of these pictures, started once
 
 
 def local_hub():
-    """The tests' local hub (127.0.0.1) serving HUB_MODEL, with an empty hub cache for each picture;
-    it holds the weights part way (at 11.4 MB) so a picture catches the download in progress."""
+    """The tests' local hub (127.0.0.1) serving HUB_MODEL at 2.5 MB/s, with an empty hub cache for each
+    picture; it holds the weights part way (at 12 MB) so a picture catches the download in progress."""
     import atexit
     import tempfile
 
@@ -272,6 +272,7 @@ def local_hub():
             build_hub_model(model)
         hub = FakeHub().__enter__()
         hub.add(HUB_MODEL, model)
+        hub.rate = 2.5e6  # bytes/s: speed and ETA as on a modest link
         atexit.register(hub.__exit__)
         _hub.append(hub)
     hub = _hub[0]
@@ -281,13 +282,40 @@ def local_hub():
     return hub, home
 
 
+_restore: list[Callable[[], None]] = []  # undoes the pointing at the local hub once a picture is taken
+
+
+def point_at_hub(hub, home: Path, this_process: bool) -> None:
+    """The environment (for the processes the app starts) and, with `this_process`, this process's
+    huggingface_hub settings (read at import) aimed at the local hub; the picture's `after` undoes it."""
+    from hub_server import client_constants
+    from huggingface_hub import constants
+
+    saved_env = {k: os.environ.get(k) for k in [*hub.env(home), "HF_TOKEN"]}
+    os.environ.update(hub.env(home))
+    os.environ.pop("HF_TOKEN", None)
+    names = client_constants(hub, home) if this_process else {}
+    saved = {name: getattr(constants, name) for name in names}
+    for name, value in names.items():
+        setattr(constants, name, value)
+
+    def restore() -> None:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        for name, value in saved.items():
+            setattr(constants, name, value)
+
+    _restore.append(restore)
+
+
 def downloading_run() -> dict:
     """Train: a real trainer (started by `t`) downloading its model from the local hub."""
     hub, home = local_hub()
-    os.environ.update(hub.env(home))  # for the trainer the app starts
-    os.environ.pop("HF_TOKEN", None)
-    runs = Path(home) / "runs"
-    return {"runs_dir": runs}
+    point_at_hub(hub, home, this_process=False)
+    return {"runs_dir": Path(home) / "runs"}
 
 
 async def start_download_training(pilot) -> None:
@@ -312,19 +340,13 @@ async def stop_download_training(pilot) -> None:
     RunDirectory(Path(pilot.app.runs_dir) / "tiny-from-hub").request_stop()  # it ends at the next chunk
     _hub[0].release()
     await wait_for(pilot, lambda: not pilot.app.follower.attached.live)
+    _restore.pop()()
 
 
 def online_here() -> dict:
-    """Hardware: this process's huggingface_hub talks to the local hub (its settings are read at import)."""
-    from huggingface_hub import constants
-
+    """Hardware: this process's huggingface_hub talks to the local hub."""
     hub, home = local_hub()
-    from hub_server import client_constants
-
-    for name, value in client_constants(hub, home).items():
-        setattr(constants, name, value)
-    os.environ.update(hub.env(home))
-    os.environ.pop("HF_TOKEN", None)
+    point_at_hub(hub, home, this_process=True)
     return {}
 
 
@@ -345,6 +367,7 @@ async def stop_pull(pilot) -> None:
     status.cancel_pull()
     _hub[0].release()
     await wait_for(pilot, lambda: not status.pulling)
+    _restore.pop()()
 
 
 SHOTS = [
@@ -543,6 +566,9 @@ def main() -> int:
     os.chdir(REPO)  # the app shows paths relative to the repository, as a user would see them
     # The same pictures on every machine: one faked 24 GB GPU behind core's GpuProbe interface.
     os.environ.setdefault("TUITUNE_FAKE_GPU", "24GB")
+    # and no hub: "in the hub cache" lines say offline wherever they are taken (the two pictures of a
+    # download aim at the tests' local hub for their own time).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.path.insert(0, str(REPO))
     OUT.mkdir(exist_ok=True)
     for shot in SHOTS:
