@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 from hub_server import TOKEN, blob_files
 
-from tuitune.core import hub_cache
 from tuitune.core.errors import UserError
-from tuitune.core.hub_cache import (
+from tuitune.core.models import hub_cache
+from tuitune.core.models.hub_cache import (
     cached_snapshot,
     check_space,
     model_availability,
     plan_download,
     select_files,
 )
-from tuitune.core.hub_download import DownloadCancelled, download, fetch_model, reporting
+from tuitune.core.models.hub_download import DownloadCancelled, download, fetch_model, reporting
 
 WEIGHTS = "model.safetensors"
 
@@ -168,7 +168,7 @@ def test_training_and_chat_resolve_through_the_same_download(online_hub, hub_mod
 
 
 def test_a_config_fetched_alone_is_not_a_cached_model(online_hub):
-    from tuitune.core.model_spec import model_spec
+    from tuitune.core.models.spec import model_spec
 
     spec = model_spec("org/tiny")  # reads config.json only (the memory estimate)
     assert spec.source == "hub" and spec.intermediate_size == 10240

@@ -21,7 +21,7 @@ WEIGHTS = "model.safetensors"
 def pull(env: dict, *args: str, fake_free_bytes: int | None = None) -> subprocess.CompletedProcess:
     code = "import sys; from tuitune.cli import main; sys.exit(main(sys.argv[1:]))"
     if fake_free_bytes is not None:  # a small disk, faked at the free-space check and nowhere else
-        code = (f"import tuitune.core.hub_cache as h; h.free_disk_bytes = lambda path: {fake_free_bytes}; " + code)
+        code = (f"import tuitune.core.models.hub_cache as h; h.free_disk_bytes = lambda path: {fake_free_bytes}; " + code)
     return subprocess.run([sys.executable, "-c", code, "pull", *args], env={**env, "PYTHONPATH": str(REPO)},
                           capture_output=True, text=True, timeout=120)
 

@@ -69,6 +69,6 @@ def test_a_download_reported_stopped_and_resumed_by_the_trainer(hub_env, fake_hu
 
 
 def blob_files_names(folder: Path) -> list[str]:
-    from tuitune.core.hub_cache import select_files
+    from tuitune.core.models.hub_cache import select_files
 
     return select_files(p.name for p in folder.iterdir())

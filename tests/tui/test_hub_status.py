@@ -8,7 +8,7 @@ import pytest
 from conftest import wait_for
 from hub_server import blob_files
 
-from tuitune.core import hub_cache
+from tuitune.core.models import hub_cache
 from tuitune.tui.widgets.hub_status import HubStatus
 
 
@@ -89,7 +89,7 @@ async def test_a_pull_stopped_with_ctrl_l_resumes_on_the_next(make_app, online_h
 
 
 async def test_the_recipe_form_says_a_model_is_cached(make_app, online_hub):
-    from tuitune.core.hub_download import fetch_model
+    from tuitune.core.models.hub_download import fetch_model
 
     fetch_model("org/tiny")
     app = make_app(start_mode="recipe")

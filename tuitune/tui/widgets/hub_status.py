@@ -91,7 +91,7 @@ class HubStatus(Vertical):
 
     def show_for(self, name: str) -> None:
         """Say what the cache holds for this model, soon (typing debounced)."""
-        from tuitune.core.catalog import recipe_model_name
+        from tuitune.core.models.catalog import recipe_model_name
 
         name = recipe_model_name(str(name).strip())  # a catalog alias trains as its hub id
         if name == self.name_shown and self.is_settled or self.pulling:
@@ -114,7 +114,7 @@ class HubStatus(Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="hub-status")
     def _look(self, name: str, request: int) -> None:
-        from tuitune.core.hub_cache import model_availability
+        from tuitune.core.models.hub_cache import model_availability
 
         self.post_message(self.Looked(request, name, model_availability(name)))
 
@@ -178,7 +178,7 @@ class HubStatus(Vertical):
     @work(thread=True, exclusive=True, exit_on_error=False, group="hub-pull")
     def _pull(self, name: str, cancel: threading.Event) -> None:
         from tuitune.core.errors import UserError
-        from tuitune.core.hub_download import DownloadCancelled, fetch_model
+        from tuitune.core.models.hub_download import DownloadCancelled, fetch_model
 
         def progress(p: Any) -> None:
             self._latest = p

@@ -31,7 +31,7 @@ from typing import Any
 
 from tuitune.core.errors import UserError
 from tuitune.core.events import DownloadEvent
-from tuitune.core.hub_cache import (
+from tuitune.core.models.hub_cache import (
     PARTIAL_SUFFIX,
     DownloadPlan,
     HubFile,
