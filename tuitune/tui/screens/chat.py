@@ -217,7 +217,7 @@ class ChatScreen(TuituneScreen):
             return
         self._download_shown = latest
         _, target, progress = latest
-        self._state(self.t("chat.downloading", target=target, progress=download_line(self.lang, progress.event_fields())))
+        self._state(self.t("chat.downloading", target=target, progress=download_line(self.lang, progress.event())))
 
     def on_chat_screen_loaded(self, message: Loaded) -> None:
         if message.request != self._load_request:

@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import ProgressBar, Static
 
-from tuitune.core.events import format_duration
+from tuitune.core.events import DownloadEvent, format_duration
 from tuitune.core.units import format_bytes
 from tuitune.tui.i18n import t
 
@@ -26,11 +26,11 @@ PROGRESS_EVERY_S = 0.25  # progress repaints a second: at most four
 STALL_S = 5.0  # no bytes for this long: the speed shows 0
 
 
-def download_line(lang: str, d: dict[str, Any]) -> str:
-    """One line for a download's progress (a `download` event's fields):
+def download_line(lang: str, d: DownloadEvent) -> str:
+    """One line for a download's progress (a `download` event):
     'model.safetensors · 11.0 MiB of 15.4 MiB · 2.0 MiB/s · ETA 0:02'."""
-    return t("hub.progress", lang, file=d.get("file") or "-", done=format_bytes(d.get("done")),
-             total=format_bytes(d.get("total")), speed=format_bytes(d.get("speed")), eta=format_duration(d.get("eta_s")))
+    return t("hub.progress", lang, file=d.file or "-", done=format_bytes(d.done),
+             total=format_bytes(d.total), speed=format_bytes(d.speed), eta=format_duration(d.eta_s))
 
 
 class HubStatus(Vertical):
@@ -205,7 +205,7 @@ class HubStatus(Vertical):
             p = replace(p, speed=0.0)
         self.query_one(ProgressBar).update(total=p.total or None, progress=p.done)
         self.query_one("#hub-text", Static).update(
-            t("hub.downloading", self.lang, progress=download_line(self.lang, p.event_fields())))
+            t("hub.downloading", self.lang, progress=download_line(self.lang, p.event())))
 
     def on_hub_status_pulled(self, event: Pulled) -> None:
         event.stop()
