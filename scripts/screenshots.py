@@ -39,6 +39,7 @@ class Shot:
     steps: list[Callable[..., Awaitable[None]]] = field(default_factory=list)
     app_kwargs: Callable[[], dict] | None = None  # extra TuituneApp arguments, made just before the shot
     runs: bool = False  # in a folder holding real tiny runs (demo_runs()), not the repository's runs/
+    after: Callable[..., Awaitable[None]] | None = None  # once the picture is taken (end what it started)
 
 
 # ---------------------------------------------------------------------------- steps
@@ -249,6 +250,126 @@ def finished_run() -> dict:
     return {"runs_dir": _run_folder("finished-demo", upto_step=None), "run": "finished-demo"}
 
 
+# ---------------------------------------------------------------------------- a model from a hub
+
+HUB_MODEL = "tuitune-test/tiny-llama"  # the tests' 15 MB model, served by tests/hub_server.py
+_hub: list = []  # the local hub of these pictures, started once
+
+
+def local_hub():
+    """The tests' local hub (127.0.0.1) serving HUB_MODEL at 2.5 MB/s, with an empty hub cache for each
+    picture; it holds the weights part way (at 12 MB) so a picture catches the download in progress."""
+    import atexit
+    import tempfile
+
+    sys.path[:0] = [str(REPO / "tests")]
+    from hub_server import FakeHub, build_hub_model
+
+    if not _hub:
+        base = Path(tempfile.gettempdir()) / "tuitune-screenshots"
+        model = base / "hub-model"
+        if not (model / "config.json").exists():
+            build_hub_model(model)
+        hub = FakeHub().__enter__()
+        hub.add(HUB_MODEL, model)
+        hub.rate = 2.5e6  # bytes/s: speed and ETA as on a modest link
+        atexit.register(hub.__exit__)
+        _hub.append(hub)
+    hub = _hub[0]
+    home = Path(tempfile.mkdtemp(prefix="tuitune-shots-hf-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    hub.stall_after("model.safetensors", 12_000_000)
+    return hub, home
+
+
+_restore: list[Callable[[], None]] = []  # undoes the pointing at the local hub once a picture is taken
+
+
+def point_at_hub(hub, home: Path, this_process: bool) -> None:
+    """The environment (for the processes the app starts) and, with `this_process`, this process's
+    huggingface_hub settings (read at import) aimed at the local hub; the picture's `after` undoes it."""
+    from hub_server import client_constants
+    from huggingface_hub import constants
+
+    saved_env = {k: os.environ.get(k) for k in [*hub.env(home), "HF_TOKEN"]}
+    os.environ.update(hub.env(home))
+    os.environ.pop("HF_TOKEN", None)
+    names = client_constants(hub, home) if this_process else {}
+    saved = {name: getattr(constants, name) for name in names}
+    for name, value in names.items():
+        setattr(constants, name, value)
+
+    def restore() -> None:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        for name, value in saved.items():
+            setattr(constants, name, value)
+
+    _restore.append(restore)
+
+
+def downloading_run() -> dict:
+    """Train: a real trainer (started by `t`) downloading its model from the local hub."""
+    hub, home = local_hub()
+    point_at_hub(hub, home, this_process=False)
+    return {"runs_dir": Path(home) / "runs"}
+
+
+async def start_download_training(pilot) -> None:
+    """The quickstart recipe on the hub model, started with `t`; wait for the bytes and the estimate."""
+    from tuitune.core.recipe import load_recipe
+
+    path = Path("recipes/quickstart.toml")
+    recipe = load_recipe(path)[0]
+    recipe.model.name_or_path = HUB_MODEL
+    recipe.name = "tiny-from-hub"
+    recipe.train.max_steps = 3
+    pilot.app.set_recipe(recipe, path)
+    await pilot.press("t")
+    screen = pilot.app.screen
+    bar = screen.query_one("#progress")
+    await wait_for(pilot, lambda: (bar.progress or 0) > 11 * 2**20 and "estimate" in str(screen.query_one("#stats").render()))
+
+
+async def stop_download_training(pilot) -> None:
+    from tuitune.core.runs import RunDirectory
+
+    RunDirectory(Path(pilot.app.runs_dir) / "tiny-from-hub").request_stop()  # it ends at the next chunk
+    _hub[0].release()
+    await wait_for(pilot, lambda: not pilot.app.follower.attached.live)
+    _restore.pop()()
+
+
+def online_here() -> dict:
+    """Hardware: this process's huggingface_hub talks to the local hub."""
+    hub, home = local_hub()
+    point_at_hub(hub, home, this_process=True)
+    return {}
+
+
+async def pull_hub_model(pilot) -> None:
+    """Hardware: the hub model typed in, its download size shown, ctrl+l pulling it."""
+    await wait_settled(pilot)
+    pilot.app.screen.query_one("#field-model-name_or_path").editor.focus()
+    await pilot.press("end", "ctrl+u", *HUB_MODEL)
+    status = pilot.app.screen.query_one("#hub-status")
+    await wait_for(pilot, lambda: status.name_shown == HUB_MODEL and pilot.app.screen.is_settled)
+    await pilot.press("ctrl+l")
+    await wait_for(pilot, lambda: (status.query_one("ProgressBar").progress or 0) > 11 * 2**20)
+    await pilot.pause(0.6)
+
+
+async def stop_pull(pilot) -> None:
+    status = pilot.app.screen.query_one("#hub-status")
+    status.cancel_pull()
+    _hub[0].release()
+    await wait_for(pilot, lambda: not status.pulling)
+    _restore.pop()()
+
+
 SHOTS = [
     Shot("hardware", "hardware", steps=[llama_qlora]),
     Shot("dataset", "dataset"),
@@ -261,6 +382,9 @@ SHOTS = [
     Shot("train-done", "train", app_kwargs=finished_run),
     Shot("train-80x24", "train", size=(80, 24), app_kwargs=run_in_progress),
     Shot("train-new", "train", steps=[load_quickstart_here]),
+    Shot("train-download", "train", app_kwargs=downloading_run, steps=[start_download_training],
+         after=stop_download_training),
+    Shot("hardware-download", "hardware", app_kwargs=online_here, steps=[pull_hub_model], after=stop_pull),
     Shot("runs", "runs", runs=True, steps=[diff_runs]),
     Shot("chat", "chat", runs=True, steps=[chat_side_by_side]),
     Shot("chat-eval", "chat", runs=True, steps=[evaluate_run]),
@@ -303,7 +427,8 @@ async def settle(pilot) -> None:
         await pilot.pause(0.05)
     # Not the workers waiting on an open dialog: they finish when the user answers.
     # Nor the one following a live run: it ends with the run.
-    busy = [w for w in app.workers if not w.group.endswith("-dialog") and w.group != "run-tail"]
+    # Nor a model download in progress (a picture of it is the point).
+    busy = [w for w in app.workers if not w.group.endswith("-dialog") and w.group not in ("run-tail", "hub-pull")]
     if busy:  # (an empty list would mean "all workers" to wait_for_complete)
         await app.workers.wait_for_complete(busy)
     await pilot.pause(0.2)
@@ -380,7 +505,10 @@ async def take(shot: Shot) -> str:
             await step(pilot)
             await pilot.pause()
         await settle(pilot)
-        return app.export_screenshot(title=f"tuitune — {shot.name}")
+        svg = app.export_screenshot(title=f"tuitune — {shot.name}")
+        if shot.after is not None:
+            await shot.after(pilot)
+        return svg
 
 
 TEXT = re.compile(r'<text ([^>]*?)x="([\d.]+)" y="([\d.]+)" textLength="([\d.]+)"([^>]*)>([^<]*)</text>')
@@ -438,6 +566,9 @@ def main() -> int:
     os.chdir(REPO)  # the app shows paths relative to the repository, as a user would see them
     # The same pictures on every machine: one faked 24 GB GPU behind core's GpuProbe interface.
     os.environ.setdefault("TUITUNE_FAKE_GPU", "24GB")
+    # and no hub: "in the hub cache" lines say offline wherever they are taken (the two pictures of a
+    # download aim at the tests' local hub for their own time).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.path.insert(0, str(REPO))
     OUT.mkdir(exist_ok=True)
     for shot in SHOTS:

@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "export": "tuitune.commands.export",
     "hw": "tuitune.commands.hw",
     "estimate": "tuitune.commands.estimate",
+    "pull": "tuitune.commands.pull",
     "train": "tuitune.commands.train",
     "runs": "tuitune.commands.runs",
     "stop": "tuitune.commands.stop",

@@ -18,7 +18,7 @@ def fake_24gb_gpu(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def same_machine_in_every_picture(monkeypatch):
+def same_machine_in_every_picture(monkeypatch, tmp_path):
     """The Hardware screen shows this machine's CPU, free RAM and disk and the library versions:
     they change from run to run, so pictures (only pictures) pin them. Pilot tests see the real ones."""
     from tuitune.core import hardware as hw
@@ -29,6 +29,9 @@ def same_machine_in_every_picture(monkeypatch):
     versions = {"torch": "2.5.1", "transformers": "4.46.3", "peft": "0.13.2", "bitsandbytes": "0.44.1",
                 "accelerate": "1.1.1", "datasets": "3.1.0", "textual": "1.0.0", "flash-attn": None}
     monkeypatch.setattr(hw, "library_versions", lambda: dict(versions))
+    from huggingface_hub import constants  # an empty hub cache: "in the cache" lines do not vary
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
 
 
 async def settle(pilot) -> None:

@@ -40,14 +40,20 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed, system=args.system
     )
     settings.check()
+    from rich.console import Console
+
+    from tuitune.commands.pull import download_bars
+    from tuitune.core.models.hub_download import reporting
     from tuitune.core.tuned import resolve_target
 
-    # Resolve before loading anything, so a wrong name or an unfinished run fails at once.
-    resolve_target(args.target, runs_dir)
-    quiet_libraries()
-    start = time.perf_counter()
-    _note(f"loading {args.target} ...")
-    session = ChatSession.open(args.target, runs_dir)
+    # Resolve before loading anything, so a wrong name or an unfinished run fails at once. A hub
+    # model that is not cached yet is downloaded here, with progress bars.
+    with download_bars(Console(stderr=True)) as show, reporting(show):
+        resolve_target(args.target, runs_dir)
+        quiet_libraries()
+        start = time.perf_counter()
+        _note(f"loading {args.target} ...")
+        session = ChatSession.open(args.target, runs_dir)  # a run's base model may need a download too
     _note(f"loaded {session.label} in {time.perf_counter() - start:.1f} s")
     if args.compare:
         if not session.can_compare:

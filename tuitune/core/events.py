@@ -264,21 +264,90 @@ class ErrorEvent(Event):
         return f"[red bold]error ({self.kind}):[/] {escape(str(self.message))}{hint}"
 
 
+@event_type
+@dataclass
+class DownloadEvent(Event):
+    """A hub model arriving before loading (tuitune.core.engine.downloads): at most one a second, one
+    as each file ends, and a last one with `finished`. Bytes count every selected file."""
+
+    type: ClassVar[str] = "download"
+    model: str | None = None  # the hub id
+    file: str | None = None  # the file being transferred ("" between files)
+    file_done: int | None = None
+    file_total: int | None = None
+    done: int | None = None  # bytes, all files
+    total: int | None = None
+    speed: float | None = None  # bytes per second over the last seconds; 0 while stalled
+    eta_s: float | None = None
+    files_done: int | None = None
+    files_total: int | None = None
+    finished: bool | None = None
+
+    def describe(self) -> str:
+        from rich.markup import escape
+
+        if self.finished:
+            return f"[green]downloaded[/] {escape(str(self.model))} ({format_size(self.total)})"
+        share = f"{100 * (self.done or 0) / self.total:.0f}%" if self.total else "-"
+        return (
+            f"[blue]download[/] {escape(str(self.file or '-'))}  {format_size(self.done)} of {format_size(self.total)}"
+            f" ({share})  {format_size(self.speed)}/s  eta {format_duration(self.eta_s)}"
+        )
+
+
+@event_type
+@dataclass
+class EstimateEvent(Event):
+    """The memory estimate, written as soon as a downloading model's config.json is in."""
+
+    type: ClassVar[str] = "estimate"
+    model: str | None = None
+    train_peak_bytes: int | None = None
+    available_bytes: int | None = None  # free GPU memory, or available RAM on the CPU
+    where: str | None = None  # cuda:N | cpu
+    verdict: str | None = None  # fits | tight | does not fit
+
+    def describe(self) -> str:
+        from rich.markup import escape
+
+        color = {"fits": "green", "tight": "yellow", "does not fit": "red"}.get(str(self.verdict), "white")
+        return (
+            f"memory estimate: training needs {format_size(self.train_peak_bytes)} of "
+            f"{format_size(self.available_bytes)} free on {escape(str(self.where))}: "
+            f"[{color} bold]{escape(str(self.verdict))}[/]"
+        )
+
+
 def event_markup(raw: Any) -> str | None:
     """The line for one event (a parsed JSON object or an Event); None for events without one."""
     event = parse_event(raw)
     return event.markup() if event is not None else None
 
 
+DOWNLOAD_LINE_EVERY_S = 10.0  # a long download prints its first line, then one this often, then the end
+
+
 def print_events(console: Any, events: Any) -> dict[str, Any] | None:
     """Print each event's line (on a rich Console) as it comes; returns the last event read."""
     last = None
+    shown: dict[str, Any] = {}  # the last download event printed
     for event in events:
+        last = event
+        if event.get("type") == "download" and not _worth_a_line(event, shown):
+            continue
         line = event_markup(event)
         if line is not None:
             console.print(line, highlight=False, soft_wrap=True)
-        last = event
     return last
+
+
+def _worth_a_line(event: Any, shown: dict[str, Any]) -> bool:
+    before = shown.get("event")
+    if (before is None or event.get("finished")
+            or (event.get("time") or 0) - (before.get("time") or 0) >= DOWNLOAD_LINE_EVERY_S):
+        shown["event"] = event
+        return True
+    return False
 
 
 # --------------------------------------------------------------------------- figures in the lines

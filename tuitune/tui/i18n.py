@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tuitune.tui.i18n_dataset import DATASET_STRINGS
+from tuitune.tui.i18n_hub import HUB_STRINGS
 
 LANGS = ("en", "zh")
 
@@ -445,6 +446,9 @@ _ALLOWED_ZH = {
     "table": "键=值 表",
     "str": "文本",
 }
+
+
+STRINGS.update(HUB_STRINGS)
 
 
 def t(key: str, lang: str = "en", /, **values: Any) -> str:

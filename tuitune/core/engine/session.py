@@ -183,7 +183,14 @@ class TrainingSession:
 
         set_seed(recipe.train.seed)  # adapter initialisation is random too: the same seed repeats a run
         device_map = {"": torch.cuda.current_device()} if device == "cuda" and recipe.method.type == "qlora" else None
-        built = build_model(recipe, device, device_map=device_map)
+        from tuitune.core.engine.downloads import download_events
+        from tuitune.core.models.hub_download import DownloadCancelled
+
+        try:  # a hub model not yet cached is downloaded here, reported as `download` events
+            with download_events(recipe, self.reporter, device, self._stopping):
+                built = build_model(recipe, device, device_map=device_map)
+        except DownloadCancelled:
+            return self._stopped("stopped while downloading the model (what arrived is kept for the resume)")
         for note in built.notes:
             self.reporter.warning(note)
         if self._stopping():

@@ -12,7 +12,9 @@ from typing import Any
 
 from tuitune.core.events import (
     DoneEvent,
+    DownloadEvent,
     ErrorEvent,
+    EstimateEvent,
     EvalEvent,
     Event,
     StartEvent,
@@ -64,6 +66,8 @@ class RunHistory:
     error: ErrorEvent | None = None
     done: DoneEvent | None = None
     best_eval_loss: float | None = None
+    download: DownloadEvent | None = None  # the latest `download` event (the model arriving)
+    estimate: EstimateEvent | None = None  # the memory estimate made once the model's config arrived
     recent: deque[Event] = field(default_factory=lambda: deque(maxlen=LOG_TAIL))
     events_seen: int = 0
 
@@ -97,6 +101,10 @@ class RunHistory:
                     for series in (self.train_loss, self.eval_loss, self.lr, self.grad_norm):
                         series.cut_after(e.resumed_from)
                 self.error = self.done = None
+            elif isinstance(e, DownloadEvent):
+                self.download = e
+            elif isinstance(e, EstimateEvent):
+                self.estimate = e
             elif isinstance(e, ErrorEvent):
                 self.error = e
                 notable.append(e)
@@ -110,6 +118,11 @@ class RunHistory:
     @property
     def step(self) -> int:
         return int(self.last_step.step or 0) if self.last_step else 0
+
+    @property
+    def downloading(self) -> bool:
+        """The model is being downloaded: a download reported, unfinished, and no step yet."""
+        return self.download is not None and not self.download.finished and self.last_step is None
 
     @property
     def max_steps(self) -> int:

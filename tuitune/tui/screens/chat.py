@@ -120,6 +120,9 @@ class ChatScreen(TuituneScreen):
         self._eval_request = 0
         self._cancel = threading.Event()
         self._eval_proc: subprocess.Popen | None = None
+        self._load_cancel = threading.Event()  # stops a model download when another load is asked for
+        self._download: tuple[int, str, Any] | None = None  # (load request, target, DownloadProgress) from the loader
+        self._download_shown: Any = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="chat-top"):
@@ -139,9 +142,11 @@ class ChatScreen(TuituneScreen):
 
     def on_mount(self) -> None:
         self.find_runs()
+        self.set_interval(0.25, self._show_download)
 
     def on_unmount(self) -> None:
         self._cancel.set()
+        self._load_cancel.set()
         self._end_eval()
 
     @property
@@ -176,23 +181,43 @@ class ChatScreen(TuituneScreen):
         self.loading = True
         self.session = None  # the old model goes when the new one is asked for: one in memory at a time
         self._state(self.t("chat.loading", target=target))
-        self._load(self._load_request, target)
+        self._load_cancel.set()
+        self._load_cancel = threading.Event()
+        self._load(self._load_request, target, self._load_cancel)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="chat-load")
-    def _load(self, request: int, target: str) -> None:
+    def _load(self, request: int, target: str, cancel: threading.Event) -> None:
         import torch
 
         from tuitune.core.chat import ChatSession
+        from tuitune.core.models.hub_download import DownloadCancelled, reporting
         from tuitune.core.tuned import quiet_libraries
 
         torch.set_num_threads(min(torch.get_num_threads(), generation_threads()))
         quiet_libraries()
+
+        def downloading(progress: Any) -> None:  # a hub model not cached yet: shown by _show_download
+            self._download = (request, target, progress)
+
         try:
-            session = ChatSession.open(target, self.app.runs_dir)
+            with reporting(downloading, cancel):
+                session = ChatSession.open(target, self.app.runs_dir)
+        except DownloadCancelled:
+            return  # another load was asked for; what arrived is kept
         except UserError as e:
             self.post_message(self.Loaded(request, target, error=e))
             return
         self.post_message(self.Loaded(request, target, session))
+
+    def _show_download(self) -> None:
+        from tuitune.tui.widgets.hub_status import download_line
+
+        latest = self._download
+        if not self.loading or latest is None or latest[0] != self._load_request or latest is self._download_shown:
+            return
+        self._download_shown = latest
+        _, target, progress = latest
+        self._state(self.t("chat.downloading", target=target, progress=download_line(self.lang, progress.event())))
 
     def on_chat_screen_loaded(self, message: Loaded) -> None:
         if message.request != self._load_request:

@@ -24,6 +24,7 @@ from textual.widgets import Static
 from tuitune.core.errors import UserError
 from tuitune.core.units import format_bytes
 from tuitune.tui.screens.base import PaletteCommand, TuituneScreen
+from tuitune.tui.widgets.hub_status import HubStatus
 from tuitune.tui.widgets.machine_details import MachineDetails
 from tuitune.tui.widgets.machine_panel import MachinePanel
 from tuitune.tui.widgets.memory_breakdown import MemoryBreakdown
@@ -53,6 +54,7 @@ class HardwareScreen(TuituneScreen):
     BINDINGS = [
         Binding("ctrl+f", "make_it_fit", "hw.fit"),
         Binding("ctrl+r", "use_in_recipe", "hw.use"),
+        Binding("ctrl+l", "pull", "hub.pull"),
     ]
     DEFAULT_CSS = """
     HardwareScreen {
@@ -108,6 +110,7 @@ class HardwareScreen(TuituneScreen):
                 # The answer, then what to do about it, then why: at 80x24 the first screenful
                 # holds the verdict and the first suggestions.
                 yield PlanVerdict(self.lang, id="verdict")
+                yield HubStatus(self.lang, can_pull=True, id="hub-status")
                 yield Static(self.t("hw.suggestions"), classes="hw-title", markup=False)
                 yield SuggestionsList(self.lang, id="suggestions")
                 yield Static(self.t("hw.breakdown"), classes="hw-title", markup=False)
@@ -135,6 +138,7 @@ class HardwareScreen(TuituneScreen):
         controls = PlanControls(self.app.recipe.copy(), self.lang, id="controls")
         await self.query_one("#hw-left").mount(controls, before="#pending")
         controls.row("model.name_or_path").editor.focus()
+        self.query_one(HubStatus).show_for(controls.recipe.model_path)
         self._probe()
 
     def on_screen_suspend(self) -> None:
@@ -152,6 +156,15 @@ class HardwareScreen(TuituneScreen):
     def palette_commands(self) -> Iterable[PaletteCommand]:
         yield PaletteCommand(self.t("hw.fit"), self.t("hw.fit_help"), self.action_make_it_fit)
         yield PaletteCommand(self.t("hw.use"), self.t("hw.use_help"), self.action_use_in_recipe)
+        yield PaletteCommand(self.t("hub.pull"), self.t("hub.pull_help"), self.action_pull)
+
+    def action_pull(self) -> None:
+        """Download the model into the hub cache now (again: stop; the next pull resumes)."""
+        status = self.query_one(HubStatus)
+        if status.pulling:
+            status.cancel_pull()
+        else:
+            status.pull()
 
     def action_make_it_fit(self) -> None:
         """To the planner's suggestions (enter on one applies it)."""
@@ -167,7 +180,8 @@ class HardwareScreen(TuituneScreen):
     @property
     def is_settled(self) -> bool:
         """The machine is read and the plan answers the latest settings (tests and pictures wait)."""
-        return self.report is not None and self.plan_is_current and self._answered >= 1 and bool(self.query("#controls"))
+        return (self.report is not None and self.plan_is_current and self._answered >= 1 and bool(self.query("#controls"))
+                and self.query_one(HubStatus).is_settled)
 
     # ------------------------------------------------------------------ the machine (workers)
 
@@ -209,6 +223,7 @@ class HardwareScreen(TuituneScreen):
 
     def on_plan_controls_changed(self, event: Any) -> None:  # PlanControls.Changed
         self._show_pending(event.recipe)
+        self.query_one(HubStatus).show_for(event.recipe.model_path)
         if event.target is not None:
             self._request_plan(event.recipe, event.target, DEBOUNCE_S)
 

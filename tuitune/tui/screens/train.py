@@ -20,8 +20,10 @@ from textual.widgets import Button, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from tuitune.core.events import StepEvent, format_duration, format_size
+from tuitune.core.units import format_bytes
 from tuitune.tui.run_follower import Attached
 from tuitune.tui.screens.base import TuituneScreen
+from tuitune.tui.widgets.hub_status import download_line
 from tuitune.tui.widgets.loss_chart import LossChart
 from tuitune.tui.widgets.run_gauges import RunGauges
 
@@ -198,6 +200,9 @@ class TrainScreen(TuituneScreen):
 
     def _draw_progress(self, attached: Attached) -> None:
         history = attached.history
+        if history.downloading and attached.live:
+            self._draw_download(history)
+            return
         step, max_steps = history.step, history.max_steps
         if attached.summary is not None:  # a run stops (and checkpoints) between two logged steps
             step = max(step, attached.summary.step)
@@ -223,8 +228,27 @@ class TrainScreen(TuituneScreen):
             else:
                 parts.append(self.t("train.memory_ram", rss=format_size(memory.get("rss"))))
         if not history.last_step and attached.live:
-            parts = [self.t("train.waiting")]
+            parts = [self._estimate_text(history) or self.t("train.waiting")]
         self.query_one("#stats", Static).update("  ·  ".join(parts), layout=False)
+
+    def _draw_download(self, history: Any) -> None:
+        """The "loading" phase of a model not yet cached: bytes, speed and ETA of its download, and the
+        memory estimate as soon as its config.json is in."""
+        d = history.download
+        self.query_one("#progress", ProgressBar).update(total=d.total or None, progress=d.done or 0)
+        self.query_one("#progress-text", Static).update(download_line(self.lang, d), layout=False)
+        self.query_one("#stats", Static).update(self._estimate_text(history) or self.t("train.estimate_waiting"),
+                                                layout=False)
+
+    def _estimate_text(self, history: Any) -> str:
+        e = history.estimate
+        if not e:
+            return ""
+        verdict = str(e.verdict)
+        return self.t("train.estimate", need=format_bytes(e.train_peak_bytes),
+                      free=format_bytes(e.available_bytes),
+                      where=e.where or "-",
+                      verdict=self.t(f"verdict.{verdict}") if verdict in ("fits", "tight", "does not fit") else verdict)
 
     def _draw_problem(self, attached: Attached) -> None:
         history, box = attached.history, self.query_one("#problem", Static)
