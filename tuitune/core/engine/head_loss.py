@@ -33,15 +33,16 @@ from typing import Any
 
 import torch
 
+from tuitune.core.memory.head import HEAD_CHUNK_COLUMNS, HEAD_CHUNK_ELEMENTS, head_chunk_shape
+
 IGNORE = -100
-CHUNK_COLUMNS = 8192  # vocabulary columns projected at once
-CHUNK_ELEMENTS = 2**24  # logits per chunk (rows x columns): 64 MiB in fp32
+CHUNK_COLUMNS = HEAD_CHUNK_COLUMNS  # vocabulary columns projected at once
+CHUNK_ELEMENTS = HEAD_CHUNK_ELEMENTS  # logits per chunk (rows x columns)
 
 
 def chunk_shape(rows: int, vocab: int) -> tuple[int, int]:
-    """(rows, columns) of one chunk of logits; the memory estimator uses the same rule."""
-    cols = min(vocab, CHUNK_COLUMNS)
-    return min(rows, max(1, CHUNK_ELEMENTS // cols)), cols
+    """(rows, columns) of one chunk of logits, by the rule the memory estimator counts (memory.head)."""
+    return head_chunk_shape(rows, vocab, CHUNK_COLUMNS, CHUNK_ELEMENTS)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class LogitTransform:
         if self.softcap is None:
             return logits, None
         t = logits.div_(self.softcap).tanh_()
-        slope = 1 - t * t
+        slope = torch.square(t).neg_().add_(1)  # 1 - t^2, one chunk-sized tensor
         return t.mul_(self.softcap), slope
 
 
@@ -113,6 +114,7 @@ class ChunkedHeadLoss(torch.autograd.Function):
                             probs.mul_(slope)
                         acc.mul_(rescale[:, None]).add_((probs.to(compute_dtype) @ w).float())
                     run_max = new_max
+                    del logits, probs, slope  # before the next chunk is formed: one chunk alive at a time
                 lse[r0:r1] = run_max + run_sum.log()
                 if grad_h is not None:
                     # d loss_i / d h_i = scale * (sum_j softmax_ij slope_ij W_j - slope_iy W_y)
@@ -167,6 +169,7 @@ def _weight_grads(h, weight, bias, targets, lse, transform, compute_dtype, grad_
                 g_w[c0:c1] += (grad.to(compute_dtype).T @ hb).float()
                 if g_b is not None:
                     g_b[c0:c1] += grad.sum(dim=0)
+                del logits, grad, slope  # one chunk alive at a time
     return g_w.to(weight.dtype), (g_b.to(bias.dtype) if g_b is not None else None)
 
 
