@@ -50,16 +50,6 @@ async def load_quickstart(pilot) -> None:
     await pilot.pause()
 
 
-async def load_quickstart_here(pilot) -> None:
-    """The current recipe is the quickstart (what the Recipe screen's load does)."""
-    from tuitune.core.recipe import load_recipe
-
-    path = Path("recipes/quickstart.toml")
-    pilot.app.set_recipe(load_recipe(path)[0], path)
-    pilot.app.screen.on_screen_resume()
-    await pilot.pause(0.3)
-
-
 async def edit_rank(pilot) -> None:
     editor = pilot.app.screen.query_one("#field-lora-r").editor
     editor.focus()
@@ -381,7 +371,7 @@ SHOTS = [
     Shot("train", "train", app_kwargs=run_in_progress),
     Shot("train-done", "train", app_kwargs=finished_run),
     Shot("train-80x24", "train", size=(80, 24), app_kwargs=run_in_progress),
-    Shot("train-new", "train", steps=[load_quickstart_here]),
+    Shot("train-new", "train", app_kwargs=lambda: {"first_recipe": Path("recipes/quickstart.toml")}),  # as `tuitune` opens
     Shot("train-download", "train", app_kwargs=downloading_run, steps=[start_download_training],
          after=stop_download_training),
     Shot("hardware-download", "hardware", app_kwargs=online_here, steps=[pull_hub_model], after=stop_pull),

@@ -141,17 +141,23 @@ def test_activation_terms_react_to_their_inputs():
     # grouped-query attention; flash-attention never does
     assert peak(**base, model__attn_implementation="flash_attention_2") < peak(**base)
     assert peak(**dict(base, data__packing=False)) == peak(**base)
+    # The model's own loss (full logits): the fp32 logits, their gradient and log-softmax, 12 bytes x
+    # vocab x tokens during the loss backward, are the peak.
+    plain = memory.estimate(spec, recipe("lora", **base), chunked_head=False)
+    assert plain.peak_phase == "loss backward"
+    assert plain.components["logits"] == 12 * spec.vocab_size * 2 * 2048
+    # The engine's chunked head: the loss is no longer the peak, and it is a small share of the step.
     e = memory.estimate(spec, recipe("lora", **base))
-    # the fp32 logits, their gradient and log-softmax: 12 bytes x vocab x tokens during the loss backward
-    assert e.peak_phase == "loss backward"
-    assert e.components["logits"] == 12 * spec.vocab_size * 2 * 2048
+    assert e.peak_phase != "loss backward" and e.allocated_peak_bytes < plain.allocated_peak_bytes
+    assert e.phases["loss backward"] < plain.phases["loss backward"] - 10 * spec.vocab_size * 2 * 2048
 
 
 def test_gradient_accumulation_keeps_gradients_during_forward():
     spec = model_spec("qwen2.5-0.5b")
     one = memory.estimate(spec, recipe("full", train__gradient_accumulation=1))
     four = memory.estimate(spec, recipe("full", train__gradient_accumulation=4))
-    assert four.phases["loss backward"] - one.phases["loss backward"] == pytest.approx(spec.total_params * 2 - one.components["gradients"], rel=1e-6)
+    # bf16 gradients of every parameter exist through the forward and the loss with accumulation
+    assert four.phases["loss backward"] - one.phases["loss backward"] == pytest.approx(spec.total_params * 2, rel=1e-6)
 
 
 def test_cpu_estimate_has_no_cuda_context_and_uses_fp32():

@@ -284,3 +284,35 @@ async def test_nan_and_out_of_memory_ring_and_notify(make_app, tmp_path, kind, w
             assert "lower train.learning_rate" in str(app.screen.query_one("#problem").render())
     finally:
         lock.release()
+
+
+async def test_without_a_recipe_the_quickstart_is_current_and_the_train_screen_says_so(make_app, recipes_dir):
+    from tuitune.tui.app import quickstart_recipe
+
+    first = quickstart_recipe(recipes_dir)
+    assert first == recipes_dir / "quickstart.toml"
+    app = make_app(start_mode="train", first_recipe=first)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "quickstart" in _screen_text(app), 10, "the quickstart on the Train screen")
+        text = _screen_text(app)
+        assert "Current recipe: quickstart" in text and "bundled quickstart" in text
+        assert app.recipe.name == "quickstart" and app.recipe.train.learning_rate == 1e-3 and app.recipe_path == first
+        # Visiting the Recipe screen keeps it; an edit makes it the user's recipe (the note goes).
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: app.current_mode == "recipe", 10, "the Recipe screen")
+        await pilot.pause(0.5)
+        # The form shows "all-linear" ticked; mounting it must not put the default list back.
+        assert app.recipe.lora.target_modules == "all-linear"
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: "bundled quickstart" in _screen_text(app), 10, "the note, still there")
+        app.update_recipe({"train.learning_rate": 5e-4})
+        await pilot.press("f3", "f4")
+        await wait_for(pilot, lambda: "bundled quickstart" not in _screen_text(app), 10, "the note gone after an edit")
+        assert "Current recipe: quickstart" in _screen_text(app)
+
+
+async def test_without_a_quickstart_the_defaults_stay(make_app, tmp_path):
+    app = make_app(start_mode="train", first_recipe=tmp_path / "missing.toml")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "Current recipe" in _screen_text(app), 10, "the recipe line")
+        assert "Current recipe: my-run" in _screen_text(app) and "bundled quickstart" not in _screen_text(app)

@@ -52,6 +52,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "train.no_run": ("No run on this screen yet.", "此页面还没有训练。"),
     "train.recipe_line": ("Current recipe: {name} — {method} on {model}, data {data}",
                           "当前配方：{name} — {model} 上的 {method}，数据 {data}"),
+    "train.first_recipe": ("This is the bundled quickstart ({path}): no recipe was opened. It teaches the demo "
+                           "model a new name in a few minutes on CPU; then F6 compares it with the base.",
+                           "这是自带的快速入门配方（{path}）：尚未打开其他配方。它在 CPU 上几分钟内教会演示模型一个新名字；"
+                           "之后按 F6 与基础模型对比。"),
     "train.how": ("Press t to train it in a new run; F3 edits the recipe. "
                   "A run started here keeps training after you quit; `tuitune` reattaches to it.",
                   "按 t 开始新的训练；F3 编辑配方。在此开始的训练在退出应用后继续；"

@@ -245,6 +245,7 @@ class TrainingSession:
             processing_class=built.tokenizer,
             callbacks=[control, events],
             counters=counters,
+            warn=self.reporter.warning,
         )
         self._trainer = trainer
         self.phase = "training"

@@ -196,7 +196,10 @@ class TrainScreen(TuituneScreen):
         self.query_one("#recipe-line", Static).update(self.t(
             "train.recipe_line", name=recipe.name, method=recipe.method.type, model=recipe.model.name_or_path,
             data=recipe.data.path or "-"))
-        self.query_one("#how", Static).update(self.t("train.how"))
+        how = self.t("train.how")
+        if getattr(self.app, "recipe_is_first", False):
+            how = self.t("train.first_recipe", path=self.app.recipe_path) + "\n" + how  # type: ignore[attr-defined]
+        self.query_one("#how", Static).update(how)
 
     def _draw_progress(self, attached: Attached) -> None:
         history = attached.history

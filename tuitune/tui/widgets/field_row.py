@@ -179,6 +179,10 @@ class FieldRow(Widget):
     @on(Input.Changed)
     def _typed(self, event: Input.Changed) -> None:
         event.stop()
+        if event.input.disabled:
+            # An "all-linear"-style word is ticked: the list beside it is not the value (its Changed
+            # on mount would otherwise replace the word with the default list).
+            return
         self._report(*parse_text(self.spec, event.value))
 
     @on(Select.Changed)
