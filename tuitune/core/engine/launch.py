@@ -18,7 +18,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuitune.core.engine.prepare import check_prepared, check_resumable, claim_new_run, prepare_run, run_state
+from tuitune.core.engine.prepare import (
+    check_prepared,
+    check_resumable,
+    check_unstarted,
+    claim_new_run,
+    prepare_run,
+    run_state,
+)
 from tuitune.core.errors import UserError
 from tuitune.core.recipe import Recipe
 from tuitune.core.runs import RunDirectory, check_remote_code
@@ -94,13 +101,15 @@ def start_training(
         run = RunDirectory(run_dir)
         run.load_recipe()  # fails early, with the file name, if the folder is not a run
         check_remote_code(run)
+        if not resume:
+            check_prepared(run)
         lock = run.acquire_lock()
         try:
             state = run_state(run, held=True)
             if resume:
                 check_resumable(run, state)
             else:
-                check_prepared(run, state)
+                check_unstarted(run, state)
         except BaseException:
             lock.release()
             raise

@@ -85,30 +85,31 @@ def _freeze_into(run: RunDirectory, recipe: Recipe) -> None:
             for path in (run.events_path, run.status_path, run.log_path, run.recipe_path):
                 path.unlink(missing_ok=True)
         state = "fresh"
-    if state not in ("fresh", "prepared"):
-        raise UserError(
-            f"run {run.path} already exists ({state})",
-            f"continue it with `tuitune train --resume {run.reference()}`, or start a new run with --set name=NEW_NAME",
-        )
+    check_unstarted(run, state)
     with writing(run.path, "writing the run's recipe"):
         save_recipe(freeze_recipe(recipe), run.recipe_path)
         run.update_status(status="starting", name=recipe.name, method=recipe.method.type,
                           model=recipe.model.name_or_path, step=0, pid=None)
 
 
-def check_prepared(run: RunDirectory, state: str) -> None:
-    """A folder handed to `tuitune train --run-dir DIR` (no recipe) must be one tuitune prepared."""
+def check_prepared(run: RunDirectory) -> None:
+    """A folder handed to `tuitune train --run-dir DIR` (no recipe) must be one tuitune prepared.
+    Checked before the lock is taken, so a refused folder gets nothing written into it."""
+    foreign = [p.name for p in run.path.iterdir() if not is_owned_name(p.name)]
+    if not run.is_marked() or foreign:
+        also = f" (it also holds {', '.join(sorted(foreign)[:5])})" if foreign else " (no .tuitune-run marker)"
+        raise UserError(
+            f"{run.path} was not prepared by tuitune{also}",
+            "train a recipe into a new run instead: tuitune train RECIPE [--run-dir NEW_FOLDER]",
+        )
+
+
+def check_unstarted(run: RunDirectory, state: str) -> None:
+    """Refuse a run that already trained (`state` from run_state, under the lock)."""
     if state not in ("fresh", "prepared"):
         raise UserError(
             f"run {run.path} already exists ({state})",
             f"continue it with `tuitune train --resume {run.reference()}`, or start a new run with --set name=NEW_NAME",
-        )
-    foreign = [p.name for p in run.path.iterdir() if not is_owned_name(p.name)]
-    if not run.is_marked() or foreign:
-        raise UserError(
-            f"{run.path} was not prepared by tuitune" + (f" (it also holds {', '.join(sorted(foreign)[:5])})" if foreign else
-                                                          " (no .tuitune-run marker)"),
-            "train a recipe into a new run instead: tuitune train RECIPE [--run-dir NEW_FOLDER]",
         )
 
 

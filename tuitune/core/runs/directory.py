@@ -68,9 +68,9 @@ class RunDirectory:
     # ---- existence and recipe
 
     def is_run(self) -> bool:
-        """Whether this looks like a run: the marker, the frozen recipe or a status (runs made before
-        the marker existed have only the latter two). What may be written or deleted is ownership.py's."""
-        return self.path.is_dir() and any(p.is_file() for p in (self.marker_path, self.recipe_path, self.status_path))
+        """Whether a run was written here: the frozen recipe or a status (runs made before the marker
+        existed have no marker). Which folders may be written into or deleted is ownership.py's."""
+        return self.path.is_dir() and (self.recipe_path.is_file() or self.status_path.is_file())
 
     def is_marked(self) -> bool:
         """Whether tuitune created this folder (it holds the marker)."""
