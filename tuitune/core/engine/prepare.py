@@ -53,7 +53,10 @@ def run_state(run: RunDirectory, held: bool = False) -> str:
         return "fresh"
     if not run.has_history() and not run.checkpoints():
         return "prepared"
-    return run.summary().status
+    state = run.summary().status
+    if held and state in ACTIVE_STATUSES:  # we hold the lock: the trainer that wrote this is gone
+        return "interrupted" if state == "stopping" else "crashed"
+    return state
 
 
 def claim_new_run(run: RunDirectory) -> RunLock:
