@@ -29,10 +29,11 @@ def file_problem(path: Path) -> str | None:
     return None
 
 
-def folder_problem(folder: Path) -> str | None:
-    """'FILE: problem' for the first damaged file directly in `folder`; None when all look whole."""
+def folder_problem(folder: Path, suffixes: tuple[str, ...] | None = None) -> str | None:
+    """'FILE: problem' for the first damaged file directly in `folder` (only those ending in one of
+    `suffixes`, when given); None when all look whole."""
     try:
-        files = sorted(p for p in folder.iterdir() if p.is_file())
+        files = sorted(p for p in folder.iterdir() if p.is_file() and (suffixes is None or p.suffix in suffixes))
     except OSError as e:
         return f"{folder.name}: {e.strerror or e}"
     for f in files:

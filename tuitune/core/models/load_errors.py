@@ -25,10 +25,11 @@ def _first_line(e: BaseException) -> str:
     return lines[0] if lines else type(e).__name__
 
 
-def check_files(what: str, folder: Path) -> None:
-    """UserError naming a damaged weights/config file in `folder` (a local folder only)."""
+def check_files(what: str, folder: Path, suffixes: tuple[str, ...] | None = None) -> None:
+    """UserError naming a damaged weights/config file in `folder` (a local folder only; `suffixes`:
+    check only files ending so)."""
     if folder.is_dir():
-        problem = folder_problem(folder)
+        problem = folder_problem(folder, suffixes)
         if problem:
             raise UserError(f"cannot load {what} from {folder}: {problem}", RECOPY)
 
@@ -60,11 +61,11 @@ def describe_load_error(e: BaseException, what: str, where: str) -> UserError:
 
 
 @contextmanager
-def loading(what: str, where: str | Path, check: bool = True) -> Iterator[None]:
-    """Check a local folder's files (unless `check` is False), then run the load; failures become one
-    UserError."""
+def loading(what: str, where: str | Path, check: bool | tuple[str, ...] = True) -> Iterator[None]:
+    """Check a local folder's files (all of them, those with the suffixes `check` lists, or none when it
+    is False), then run the load; failures become one UserError."""
     if check:
-        check_files(what, Path(where))
+        check_files(what, Path(where), None if check is True else check)
     try:
         yield
     except UserError:
