@@ -12,7 +12,16 @@ import signal
 from pathlib import Path
 
 import pytest
-from engine_support import FACTS, events, pretrained_tiny_dir, status, tuitune, wait_for, write_jsonl, write_recipe
+from engine_support import (
+    FACTS,
+    events,
+    pretrained_tiny_dir,
+    status,
+    tuitune,
+    wait_for,
+    write_jsonl,
+    write_recipe,
+)
 
 from tuitune.core.engine.launch import start_training
 from tuitune.core.engine.prepare import prepare_run

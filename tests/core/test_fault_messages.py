@@ -19,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from engine_support import FACTS, REPO, tuitune, wait_for, write_jsonl, write_recipe
+from engine_support import FACTS, REPO, tuitune, write_jsonl, write_recipe
 from run_dirs import RunCache
 
 from tuitune import cli
