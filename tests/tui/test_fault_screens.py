@@ -4,10 +4,12 @@ so in place, naming the file; a run that cannot be read is a row of its own and 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from conftest import wait_for
+from test_chat_screen import ask_to_load
 from trained_runs import RUNS, copy_runs, trained_runs
 
 from tuitune.core.recipe import load_recipe, save_recipe
@@ -35,21 +37,12 @@ def _trust_remote_code(run: Path) -> None:
     save_recipe(recipe, run / "recipe.toml")
 
 
-async def _load(pilot, target: str) -> None:
-    screen = pilot.app.screen
-    await wait_for(pilot, lambda: screen.listed, what="the runs")
-    field = screen.query_one("#chat-target")
-    field.value = target
-    field.focus()
-    await pilot.press("enter")
-
-
 async def test_chat_asks_before_a_copied_run_runs_its_models_code(make_app, runs_dir):
     _trust_remote_code(runs_dir / "alpha")
     app = make_app(start_mode="chat", runs_dir=runs_dir)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        await _load(pilot, "alpha")
+        await ask_to_load(pilot, "alpha")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), timeout=60, what="the question")
         assert "alpha" in str(app.screen.query_one("#message").render())
         await pilot.press("n")
@@ -57,7 +50,7 @@ async def test_chat_asks_before_a_copied_run_runs_its_models_code(make_app, runs
         await wait_for(pilot, lambda: app.screen is screen and "alpha" in str(state.render()), what="the refusal")
         assert screen.session is None and state.has_class("-error")
 
-        await _load(pilot, "alpha")  # asked again; yes loads it
+        await ask_to_load(pilot, "alpha")  # asked again; yes loads it
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), timeout=60, what="the question")
         await pilot.press("y")
         await wait_for(pilot, lambda: screen.session is not None, timeout=120, what="the model")
@@ -69,7 +62,7 @@ async def test_chat_on_a_run_with_a_cut_off_adapter_names_the_file(make_app, run
     app = make_app(start_mode="chat", runs_dir=runs_dir)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        await _load(pilot, "alpha")
+        await ask_to_load(pilot, "alpha")
         state = screen.query_one("#chat-state")
         await wait_for(pilot, lambda: state.has_class("-error"), timeout=60, what="the message")
         assert "adapter_model.safetensors: cut off" in str(state.render())
@@ -89,3 +82,46 @@ async def test_an_unreadable_run_is_its_own_row_and_the_others_still_show(make_a
         await pilot.pause()
         detail = str(screen.query_one("#runs-detail").render())
         assert "status.json" in detail
+
+
+async def test_export_asks_before_a_copied_run_runs_its_models_code(make_app, runs_dir, tmp_path):
+    from test_export_screen import choose, text_of
+
+    _trust_remote_code(runs_dir / "alpha")
+    out = tmp_path / "out" / "alpha-adapter"
+    app = make_app(start_mode="export", runs_dir=runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await choose(pilot, "alpha", "adapter", out)
+        assert "trust_remote_code" in text_of(screen, "#export-check")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is screen, what="the answer")
+        await pilot.pause(0.2)
+        assert screen.checked is None and not screen.exporting and not out.exists()
+
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: screen.checked is not None, timeout=30, what="the check")
+        assert text_of(screen, "#export-check").startswith("✓ alpha (lora)")
+
+
+async def test_resume_from_the_runs_screen_asks_first_and_no_starts_nothing(make_app, runs_dir):
+    from test_runs_screen import cursor_to, listed
+
+    run = runs_dir / "alpha"
+    _trust_remote_code(run)
+    shutil.rmtree(run / "adapter")  # as a crashed run looks: no result, a resume is possible
+    log_before = (run / "train.log").read_bytes()
+    app = make_app(start_mode="runs", runs_dir=runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await listed(pilot)
+        await cursor_to(pilot, "alpha")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), timeout=30, what="the question")
+        assert "alpha" in str(app.screen.query_one("#message").render())
+        await pilot.press("n")
+        await wait_for(pilot, lambda: any("alpha" in n.message for n in app._notifications), what="the refusal")
+        await pilot.pause(0.5)
+    assert (run / "train.log").read_bytes() == log_before  # no trainer was started
