@@ -2,8 +2,8 @@
 
 Each run trains a LoRA on a tiny local Llama (built here, as the tests do) in its own trainer process
 (the one `tuitune train` starts). The trainer is killed with SIGKILL `--kills` times per run, at a
-random moment: while it loads (before its first step) or at a random time after it has trained a
-step, which includes the middle of writing a checkpoint. After each kill the run is resumed with
+random moment: while it loads (before its first step), while it writes a checkpoint (the folder is
+there, its trainer_state.json not yet), or at a random time after it has trained a step. After each kill the run is resumed with
 `--resume`, exactly as a user would. Reports runs, kills, steps lost per kill (the last step the
 killed trainer logged minus the step the next one resumed from; it must stay within one save
 interval), checkpoints found damaged and set aside, and failures (a resume that did not start, a
@@ -82,12 +82,25 @@ def resumed_from(run, offset: int, timeout: float = 300) -> int | None:
     return None
 
 
+def half_saved(run) -> bool:
+    """Whether a checkpoint is being written now (its folder exists without trainer_state.json)."""
+    if not run.checkpoints_dir.is_dir():
+        return False
+    return any(not (p / "trainer_state.json").exists() for p in run.checkpoints_dir.glob("checkpoint-*"))
+
+
 def kill_at_random(started, rng: random.Random, resumed: int) -> tuple[str, int]:
     """SIGKILL the trainer at a random moment; returns (when, the last step it logged)."""
     run = started.run
-    if rng.random() < 0.2:  # while it loads, before any step of its own
+    draw = rng.random()
+    if draw < 0.2:  # while it loads, before any step of its own
         time.sleep(rng.uniform(0.0, 3.0))
         when = "loading"
+    elif draw < 0.5:  # while it writes a checkpoint: the folder is there, its trainer_state.json not yet
+        deadline = time.monotonic() + 300
+        while started.process.poll() is None and time.monotonic() < deadline and not half_saved(run):
+            time.sleep(0.002)
+        when = "saving"
     else:  # after it has trained at least one step: mid-step, mid-log or mid-checkpoint
         deadline = time.monotonic() + 300
         while (last_logged_step(run, started.events_offset) or 0) <= resumed and time.monotonic() < deadline:
@@ -112,7 +125,7 @@ def one_run(root: Path, model: Path, index: int, args, rng: random.Random) -> di
     run, resumed = started.run, 0
     lost: list[int] = []
     failures: list[str] = []
-    kills = {"loading": 0, "training": 0}
+    kills = {"loading": 0, "saving": 0, "training": 0}
     for _ in range(args.kills):
         if started.process.poll() is not None:
             break  # it finished (or failed) before this kill
@@ -150,7 +163,7 @@ def main() -> int:
     from tiny_model import build_tiny_llama
 
     rng = random.Random(args.seed)
-    totals: dict = {"lost": [], "failures": [], "loading": 0, "training": 0, "damaged": 0}
+    totals: dict = {"lost": [], "failures": [], "loading": 0, "saving": 0, "training": 0, "damaged": 0}
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tuitune-faults-") as tmp:
         root = Path(tmp)
@@ -162,13 +175,14 @@ def main() -> int:
             totals["damaged"] += result["damaged"]
             for k, v in result["kills"].items():
                 totals[k] += v
-            print(f"run {i}: kills {sum(result['kills'].values())} ({result['kills']['loading']} while loading), "
+            print(f"run {i}: kills {result['kills']}, "
                   f"steps lost {result['lost']}, damaged checkpoints {result['damaged']}, "
                   f"{'ok' if not result['failures'] else '; '.join(result['failures'])}", flush=True)
     lost = totals["lost"]
-    kills = totals["loading"] + totals["training"]
+    kills = totals["loading"] + totals["saving"] + totals["training"]
     print()
-    print(f"runs {args.runs}, kills {kills} ({totals['loading']} while loading, {totals['training']} while training), "
+    print(f"runs {args.runs}, kills {kills} ({totals['loading']} while loading, {totals['saving']} while writing a "
+          f"checkpoint, {totals['training']} while training), "
           f"save interval {args.save_steps} steps, max_steps {args.max_steps}")
     if lost:
         print(f"steps lost per kill: mean {statistics.mean(lost):.1f}, max {max(lost)} "

@@ -127,8 +127,8 @@ def test_a_checkpoint_cut_off_while_its_state_is_written_is_not_used(model_dir, 
 
 
 def test_resuming_a_run_that_had_reached_max_steps_reports_its_real_train_loss(killed_run, tmp_path):
-    """Resumed at its last step, the Trainer trains nothing and says train_loss 0.0; the run's figure is
-    the mean of the losses its history logged."""
+    """Resumed at its last step, transformers' Trainer would train one step past max_steps and say
+    train_loss 0.0; the run saves the checkpoint's result and reports the mean of its logged losses."""
     path = shutil.copytree(killed_run, tmp_path / "runs" / "k")
     run = RunDirectory(path)
     last = int(run.checkpoints()[-1].name.rsplit("-", 1)[1])
@@ -139,5 +139,7 @@ def test_resuming_a_run_that_had_reached_max_steps_reports_its_real_train_loss(k
     assert train_run(path, resume=True) == 0
     done = events(path, "done")[-1]
     assert done["steps"] == last and done["train_loss"] is not None and done["train_loss"] > 0
+    assert run.checkpoints()[-1].name == f"checkpoint-{last}"  # not one step past max_steps
+    assert (path / "adapter" / "adapter_model.safetensors").is_file()
     assert min(logged) <= done["train_loss"] <= max(logged)
     assert status(path)["train_loss"] == done["train_loss"]

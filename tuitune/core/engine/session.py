@@ -244,7 +244,10 @@ class TrainingSession:
         )
         self._trainer = trainer
         self.phase = "training"
-        output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        if checkpoint is not None and self._at_max_steps(trainer, checkpoint):
+            output = None  # the Trainer would train one step past max_steps: take the checkpoint as it is
+        else:
+            output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         self.phase = "finishing"
         self.step = trainer.state.global_step
         if control.stopped:
@@ -256,7 +259,8 @@ class TrainingSession:
         self.reporter.status("saving", "saving the result")
         target = self.run.adapter_dir if recipe.is_peft else self.run.model_dir
         self._save(trainer, target)
-        train_loss = self._train_loss(events.train_loss if events.train_loss is not None else output.training_loss,
+        reported = output.training_loss if output is not None else None
+        train_loss = self._train_loss(events.train_loss if events.train_loss is not None else reported,
                                       resumed=checkpoint is not None, trained=self.step - (events.first_step or 0))
         self.reporter.emit(DoneEvent(
             steps=self.step,
@@ -281,6 +285,19 @@ class TrainingSession:
         if checkpoint is None:
             self.reporter.warning("no checkpoint to resume from: starting from step 0")
         return checkpoint
+
+    def _at_max_steps(self, trainer: Any, checkpoint: Path) -> bool:
+        """A resume whose checkpoint already reached max_steps loads it and trains nothing (transformers'
+        loop would still run one more step); the result is saved from it."""
+        from transformers.trainer_callback import TrainerState
+
+        state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+        if not (0 < trainer.args.max_steps <= state.global_step):
+            return False
+        trainer._load_from_checkpoint(str(checkpoint))
+        trainer.state = state
+        self.reporter.log(f"{checkpoint.name} already reached max_steps = {trainer.args.max_steps}: saving its result")
+        return True
 
     def _train_loss(self, reported: float | None, resumed: bool, trained: int) -> float | None:
         """The run's mean training loss. The Trainer's figure covers this process's steps only (0.0 when a
