@@ -240,7 +240,8 @@ class RunDirectory:
         if self.is_locked():
             return f"wait for it to finish: tuitune runs watch {ref}"
         state = self.summary().status
-        if state == "prepared" or not (self.has_history() or self.checkpoints()):  # its trainer never began
+        never_began = not (self.has_history() or self.checkpoints())
+        if (state == "prepared" or never_began) and self.is_marked():  # `--run-dir` trains only marked folders
             return f"train it: tuitune train --run-dir {ref}"
         if state == "done":  # finished, but its result is gone
             return f"train its recipe as a new run: tuitune train {self.recipe_path} --set name=NEW_NAME"
