@@ -10,7 +10,7 @@ HELP = "train a recipe (in the background with --detach; continue a run with --r
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    from tuitune.commands._args import add_runs_dir
+    from tuitune.commands._args import add_runs_dir, add_trust_remote_code
 
     parser.add_argument("recipe", nargs="?", metavar="RECIPE", help="a .toml recipe")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -20,6 +20,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detach", action="store_true",
                         help="return at once; training continues after the terminal closes")
     parser.add_argument("--resume", default=None, metavar="NAME", help="continue a stopped or crashed run from its last checkpoint")
+    add_trust_remote_code(parser)
     add_runs_dir(parser)
     parser.add_argument("--nproc", type=int, default=1, metavar="N",
                         help="processes (GPUs) to train with, through accelerate's launcher (default 1)")
@@ -48,11 +49,12 @@ def _load(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from tuitune.commands._args import runs_dir
+    from tuitune.commands._args import apply_trust_remote_code, runs_dir
     from tuitune.core.engine.launch import start_training
     from tuitune.core.errors import UserError
     from tuitune.core.runs import find_run
 
+    apply_trust_remote_code(args)
     if args.resume:
         if args.recipe or args.overrides:
             raise UserError("--resume continues a run with its own frozen recipe", "drop RECIPE and --set")

@@ -40,6 +40,34 @@ from tuitune.core.units import format_bytes
 EVENT_TYPES: dict[str, type[Event]] = {}
 
 
+# A field's declared type, by the first name in its annotation ("int | None" -> int): what a value must be.
+_KIND_CHECKS: dict[str, Any] = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+    "dict": lambda v: isinstance(v, dict),
+    "list": lambda v: isinstance(v, list),
+}
+_KINDS_CACHE: dict[type, dict[str, str]] = {}
+
+
+def _field_kinds(cls: type) -> dict[str, str]:
+    kinds = _KINDS_CACHE.get(cls)
+    if kinds is None:
+        kinds = {}
+        for f in dataclasses.fields(cls):
+            annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+            kinds[f.name] = annotation.split("|")[0].split("[")[0].strip()
+        _KINDS_CACHE[cls] = kinds
+    return kinds
+
+
+def _fits(value: Any, kind: str) -> bool:
+    check = _KIND_CHECKS.get(kind)
+    return value is None or check is None or check(value)
+
+
 def event_type(cls: type[Event]) -> type[Event]:
     """Register an Event subclass under its `type` name."""
     EVENT_TYPES[cls.type] = cls
@@ -70,8 +98,10 @@ class Event:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Event:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in known})
+        """The event from a parsed line. A field of the wrong type (a hand-edited or damaged file) reads as
+        absent (None): readers can format every field without checking it again."""
+        kinds = _field_kinds(cls)
+        return cls(**{k: v if _fits(v, kinds[k]) else None for k, v in raw.items() if k in kinds})
 
     def fields(self) -> dict[str, Any]:
         """The type's own fields, as written to events.jsonl (time and type are added by the writer)."""
@@ -151,7 +181,8 @@ class StatusEvent(Event):
         from rich.markup import escape
 
         message = escape(str(self.message or ""))
-        return f"[blue]{self.status}[/]" + (f"  {message}" if message and message != self.status else "")
+        status = escape(str(self.status))
+        return f"[blue]{status}[/]" + (f"  {message}" if message and message != status else "")
 
 
 @event_type
@@ -253,7 +284,7 @@ class DoneEvent(Event):
 @dataclass
 class ErrorEvent(Event):
     type: ClassVar[str] = "error"
-    kind: str | None = None  # oom | nan | data | config | exception
+    kind: str | None = None  # oom | nan | data | config | disk | exception
     message: str | None = None
     hint: str | None = None
 
@@ -261,7 +292,7 @@ class ErrorEvent(Event):
         from rich.markup import escape
 
         hint = f"\n  [dim]hint: {escape(str(self.hint))}[/]" if self.hint else ""
-        return f"[red bold]error ({self.kind}):[/] {escape(str(self.message))}{hint}"
+        return f"[red bold]error ({escape(str(self.kind))}):[/] {escape(str(self.message))}{hint}"
 
 
 @event_type

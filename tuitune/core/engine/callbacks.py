@@ -75,10 +75,11 @@ class EventsCallback(TrainerCallback):
         self._t0 = self._last_t = time.monotonic()
         self._step0 = 0
         self._last_tokens = 0
+        self.first_step: int | None = None  # the step this process began training at (a resume's checkpoint)
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self._t0 = self._last_t = time.monotonic()
-        self._step0 = state.global_step
+        self._step0 = self.first_step = state.global_step
         self._last_tokens = state.num_input_tokens_seen
         for entry in state.log_history:  # a resumed run keeps its best eval loss
             if "eval_loss" in entry:

@@ -11,16 +11,25 @@ starts one worker per GPU; distributed.strategy = "fsdp" shards the model (see a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuitune.core.engine.prepare import check_resumable, prepare_run, run_state
+from tuitune.core.engine.prepare import (
+    check_prepared,
+    check_resumable,
+    check_unstarted,
+    claim_new_run,
+    prepare_run,
+    run_state,
+)
 from tuitune.core.errors import UserError
 from tuitune.core.recipe import Recipe
-from tuitune.core.runs import RunDirectory
+from tuitune.core.runs import RunDirectory, check_remote_code
+from tuitune.core.runs.disk import writing
 
 WORKER = "tuitune.core.engine.worker"
 
@@ -70,35 +79,50 @@ def start_training(
 ) -> Started:
     """Prepare (or reopen, with resume) the run folder and start its trainer in a new session.
 
-    - recipe given: a new run in run_dir (default runs_dir/NAME); refuses a folder that holds a run.
-    - recipe None: run_dir must hold a recipe.toml (written by the TUI, or the run to resume).
+    - recipe given: a new run in run_dir (default runs_dir/NAME); refuses a folder that holds a run,
+      or files tuitune did not write. The lock is taken before the recipe is written.
+    - recipe None: run_dir must hold a recipe.toml (a folder the TUI prepared, or the run to resume);
+      a recipe there with trust_remote_code needs runs.allow_remote_code first.
     Returns at once; follow the run with RunDirectory.follow() or `tuitune runs watch`.
     """
     if nproc < 1:
         raise UserError(f"--nproc {nproc}: must be at least 1")
     if recipe is not None and not resume:
-        run = prepare_run(recipe, run_dir)
+        run = RunDirectory(run_dir if run_dir is not None else Path(recipe.output.runs_dir) / recipe.name)
+        lock = claim_new_run(run)
+        try:
+            prepare_run(recipe, run.path, lock=lock)
+        except BaseException:
+            lock.release()
+            raise
     else:
         if run_dir is None:
             raise UserError("no recipe and no run folder given", "tuitune train RECIPE, or --resume NAME")
         run = RunDirectory(run_dir)
         run.load_recipe()  # fails early, with the file name, if the folder is not a run
-        if resume:
-            check_resumable(run)
-        elif run_state(run) not in ("fresh", "prepared"):
-            raise UserError(
-                f"run {run.path} already exists ({run.summary().status})",
-                f"continue it with `tuitune train --resume {run.name}`, or start a new run with --set name=NEW_NAME",
-            )
-    lock = run.acquire_lock()
+        check_remote_code(run)
+        if not resume:
+            check_prepared(run)
+        lock = run.acquire_lock()
+        try:
+            state = run_state(run, held=True)
+            if resume:
+                check_resumable(run, state)
+            else:
+                check_unstarted(run, state)
+        except BaseException:
+            lock.release()
+            raise
     offset = run.events_path.stat().st_size if run.events_path.exists() else 0
     try:
         child_env = dict(os.environ if env is None else env)
         child_env["TUITUNE_LOCK_FD"] = str(lock.fd)
         child_env.setdefault("PYTHONUNBUFFERED", "1")
-        with open(run.log_path, "ab") as log, open(os.devnull, "rb") as devnull:
+        with writing(run.log_path, "the trainer's log"):
+            log = open(run.log_path, "ab")  # noqa: SIM115 - closed below, once the child has its copy
             log.write(f"\n==== tuitune train {'--resume ' if resume else ''}{run.path} (nproc {nproc})\n".encode())
             log.flush()
+        with log, open(os.devnull, "rb") as devnull:
             process = subprocess.Popen(
                 trainer_command(run, resume=resume, nproc=nproc),
                 stdin=devnull,
@@ -110,7 +134,8 @@ def start_training(
                 cwd=os.getcwd(),
             )
         lock.set_holder(process.pid)
-        run.update_status(pid=process.pid)
+        with contextlib.suppress(OSError):  # the trainer records its pid itself (and retries)
+            run.update_status(pid=process.pid)
     finally:
         # Our copy of the descriptor closes; the lock lives on in the child's copy.
         os.close(lock.fd)

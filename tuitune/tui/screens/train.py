@@ -361,7 +361,20 @@ class TrainScreen(TuituneScreen):
         else:
             self._starting = attached.run.name
             self._drawn = -1
-            self._resume(attached.run)
+            self._resume_if_allowed(attached.run)
+
+    @work(exclusive=True, exit_on_error=False, group="train-dialog")
+    async def _resume_if_allowed(self, run) -> None:
+        """A recipe that would run the model's own code asks first (tui.remote_code)."""
+        from tuitune.tui.remote_code import ask_remote_code, refusal
+
+        refused = refusal(run.path)
+        if refused is not None and not await ask_remote_code(self.app, refused):
+            self._starting = None
+            self._drawn = -1
+            self.notify(self.t("remote.declined", run=run.name), severity="warning")
+            return
+        self._resume(run)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train-start")
     def _resume(self, run) -> None:
