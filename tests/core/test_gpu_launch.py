@@ -10,7 +10,16 @@ from pathlib import Path
 
 import psutil
 import pytest
-from engine_support import FACTS, events, pretrained_tiny_dir, status, tuitune, wait_for, write_jsonl, write_recipe
+from engine_support import (
+    FACTS,
+    events,
+    pretrained_tiny_dir,
+    status,
+    tuitune,
+    wait_for,
+    write_jsonl,
+    write_recipe,
+)
 
 from tuitune.core.memory import estimate
 from tuitune.core.models.spec import model_spec

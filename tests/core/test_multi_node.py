@@ -9,7 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from engine_support import FACTS, REPO, events, pretrained_tiny_dir, status, tuitune, write_jsonl, write_recipe
+from engine_support import (
+    FACTS,
+    REPO,
+    events,
+    pretrained_tiny_dir,
+    status,
+    tuitune,
+    write_jsonl,
+    write_recipe,
+)
 
 from tuitune.core.engine.launch_plan import free_port
 

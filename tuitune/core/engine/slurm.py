@@ -75,7 +75,7 @@ def sbatch_script(job: SlurmJob, python: str | None = None, workdir: str | Path 
         f"{shlex.quote(python)} -m tuitune train {shlex.quote(str(job.recipe))}"
         + (f" {sets}" if sets else "")
         + f" --run-dir {shlex.quote(str(run))}"
-        + f' --nnodes "$SLURM_NNODES" --node-rank "$SLURM_NODEID"'
+        + ' --nnodes "$SLURM_NNODES" --node-rank "$SLURM_NODEID"'
         + ' --main-address "$MAIN_ADDRESS" --main-port "$MAIN_PORT"'
         + f" --gpus {gpus}"
     )
