@@ -140,6 +140,9 @@ def test_real_trainers_receive_the_gpus_and_listen_on_loopback_only(model_dir, t
         assert all(addr.ip in ("127.0.0.1", "::1") for addr in listening), listening
         (start,) = events(run, "start")
         assert start["cuda_visible_devices"] == "0,2" and start["world_size"] == 2
+        # The launch's warning is the run's first event: the Train screen and `runs watch` show it too.
+        assert events(run)[0] == {**events(run)[0], "type": "warning",
+                                  "message": "GPU 0 is in use by python3 (pid 40000, 38.0 GiB): this run shares it"}
         devices = events(run, "step")[-1]["memory"]["devices"]
         assert [d["rank"] for d in devices] == [0, 1] and all(d["rss"] > 0 for d in devices)
     finally:
@@ -149,10 +152,13 @@ def test_real_trainers_receive_the_gpus_and_listen_on_loopback_only(model_dir, t
 
 def test_one_gpu_one_process_gets_its_environment(model_dir, tmp_path):
     r = recipe(tmp_path, model_dir, train={"max_steps": 2, "logging_steps": 1})
-    res = tuitune("train", str(r), "--gpus", "3", cwd=tmp_path, env=FOUR_ONE_BUSY)
+    res = tuitune("train", str(r), "--gpus", "0", cwd=tmp_path, env=FOUR_ONE_BUSY)
     assert res.returncode == 0, res.stderr
+    # Followed here: where it trains on stderr, the busy GPU once, from the run's events.
+    assert "training on GPU 0 with 1 process(es)" in res.stderr
+    assert res.stdout.count("GPU 0 is in use by python3 (pid 40000, 38.0 GiB)") == 1
     run = tmp_path / "runs" / "g"
     (start,) = events(run, "start")
-    assert start["cuda_visible_devices"] == "3" and start["world_size"] == 1
+    assert start["cuda_visible_devices"] == "0" and start["world_size"] == 1
     assert start["gpus"] is None and start["device"] == "cpu"  # the GPUs are fake: the CPU trained
-    assert "(nproc 1, GPUs 3)" in (run / "train.log").read_text()
+    assert "(nproc 1, GPUs 0)" in (run / "train.log").read_text()

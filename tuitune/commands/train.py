@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         return print_plan(plan, args.json)
     if args.json:
         raise UserError("--json goes with --dry-run", "tuitune train RECIPE --dry-run --json")
-    for line in plan_lines(plan):
+    # The warnings also become the run's first events: followed here, they are printed from there.
+    for line in plan_lines(plan, warnings=args.detach or plan.nodes.node_rank > 0):
         print(line, file=sys.stderr)
     fresh = args.recipe and not resume
     started = start_training(recipe if fresh else None, run_dir if not fresh else args.run_dir, resume=resume, plan=plan)
@@ -109,7 +110,7 @@ def launch_plan(args: argparse.Namespace, recipe, run_dir, resume: bool):  # noq
     return plan_launch(recipe, run_dir, gpus=gpus, nproc=args.nproc, force=args.force, nodes=nodes, resume=resume)
 
 
-def plan_lines(plan) -> list[str]:  # noqa: ANN001 - LaunchPlan
+def plan_lines(plan, warnings: bool = True) -> list[str]:  # noqa: ANN001 - LaunchPlan
     """What the user should know before it starts: the GPUs (and why), then the warnings."""
     from tuitune.core.events import format_size
 
@@ -118,7 +119,8 @@ def plan_lines(plan) -> list[str]:  # noqa: ANN001 - LaunchPlan
     lines = [f"training on {where} with {plan.nproc} process(es){node}; estimate {format_size(plan.estimate_bytes)} per process"]
     if plan.reason:
         lines.append(plan.reason)
-    lines += [f"warning: {w}" for w in plan.warnings]
+    if warnings:
+        lines += [f"warning: {w}" for w in plan.warnings]
     return lines
 
 

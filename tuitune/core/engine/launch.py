@@ -76,6 +76,8 @@ def start_training(
             )
     lock = run.acquire_lock()
     offset = run.events_path.stat().st_size if run.events_path.exists() else 0
+    if plan is not None and plan.warnings:
+        _note_warnings(run, plan.warnings)
     try:
         child_env = dict(os.environ if env is None else env)
         child_env["TUITUNE_LOCK_FD"] = str(lock.fd)
@@ -87,6 +89,16 @@ def start_training(
         os.close(lock.fd)
         lock.fd = -1
     return Started(run, process, offset, plan)
+
+
+def _note_warnings(run: RunDirectory, warnings: list[str]) -> None:
+    """The launch's warnings (a busy GPU, a forced start) as the run's first events, so every view of
+    the run (the Train screen, `runs watch`) shows them, not only this terminal."""
+    from tuitune.core.events import WarningEvent
+
+    with run.event_writer() as writer:
+        for message in warnings:
+            writer.emit(WarningEvent(message=message))
 
 
 def _spawn(run: RunDirectory, plan: LaunchPlan | None, resume: bool, nproc: int, child_env: dict[str, str],
