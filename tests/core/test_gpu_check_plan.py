@@ -55,6 +55,7 @@ def test_dry_run_passes_and_writes_the_table(tmp_path):
     assert rows and all(r["status"] == "ok" for r in rows), [r for r in rows if r["status"] != "ok"]
     methods = {(r["case"]["method"], r["case"]["checkpointing"]) for r in rows}
     assert len(methods) == 17  # nine methods, both ways but prefix
+    assert {r["case"]["size"] for r in rows} == {"0.5B", "8B"}  # tiny Qwen2 and Llama-3 architectures
     assert all(r["tokens_per_s"] for r in rows)
     assert sum(1 for r in rows if r["baseline_tokens_per_s"]) >= 3
     table = (tmp_path / "gpu_check.md").read_text()
