@@ -351,6 +351,14 @@ def _failure(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"[:400] + " | " + " ".join(x.strip() for x in tail)[:600]
 
 
+def _weak_refs(model: Any) -> list[Any]:
+    """Weak references to a model and its base (a PEFT wrapper's), to check both are gone later."""
+    import weakref
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return [weakref.ref(model), weakref.ref(base)]
+
+
 def run_group(cases: list[Case], folder: Path, device: str, rows: list[Row], deadline: float) -> None:
     """One model load (the engine's build_model) for a method's cases; QLoRA loads again when
     checkpointing changes (peft's k-bit preparation turns it on at load time)."""
@@ -358,8 +366,6 @@ def run_group(cases: list[Case], folder: Path, device: str, rows: list[Row], dea
 
     from tuitune.core.engine.arguments import check_before_loading
     from tuitune.core.engine.build import build_model
-
-    import weakref
 
     built: Any = None
     built_ckpt: bool | None = None
@@ -382,8 +388,7 @@ def run_group(cases: list[Case], folder: Path, device: str, rows: list[Row], dea
                     device_map = {"": 0} if device == "cuda" and recipe.method.type == "qlora" else None
                     built = build_model(recipe, device, device_map=device_map)
                     built_ckpt = case.checkpointing
-                    base = built.model.get_base_model() if hasattr(built.model, "get_base_model") else built.model
-                    loaded += [weakref.ref(built.model), weakref.ref(base)]
+                    loaded += _weak_refs(built.model)
                 row.trainable_params = built.trainable_params
                 estimate_row(row, case, recipe, device)
                 row.tokens_per_s, row.allocated_bytes, row.reserved_bytes = engine_steps(built, recipe, case, device)
