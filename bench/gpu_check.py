@@ -479,12 +479,18 @@ def measure(cases: list[Case], out: Path, device: str, budget_s: float, models_d
             continue
         for method in dict.fromkeys(c.method for c in mine):
             run_group([c for c in mine if c.method == method], folder, device, rows, deadline)
+            # Written after each group: a run killed at its time limit still leaves what it measured.
+            write_results(out, rows, env, start)
+    write_results(out, rows, env, start)
+    return rows
+
+
+def write_results(out: Path, rows: list[Row], env: dict[str, Any], start: float) -> None:
     env["seconds"] = round(time.monotonic() - start, 1)
     out.mkdir(parents=True, exist_ok=True)
     (out / "gpu_check.json").write_text(json.dumps({"environment": env, "steps": STEPS, "rows": [
         {**asdict(r), "allocated_error": r.allocated_error} for r in rows]}, indent=1))
     (out / "gpu_check.md").write_text(markdown(rows, env))
-    return rows
 
 
 # ---------------------------------------------------------------------------- the dry run

@@ -6,7 +6,10 @@
 # That machine has Python 3.12 (x86-64 Linux) with torch, transformers, peft and accelerate (and
 # numpy, pandas, pyarrow, rich, psutil, nvidia-ml-py, ...); this fetches what tuitune needs beyond
 # them, at the versions installed here (the ones the tests ran with), and checks they stay under
-# 60 MiB in all. There, before running anything:
+# 60 MiB in all (with the checkout, what travels to a lent machine must stay under 64 MiB). peft
+# comes too (small; that image's version is not known here); transformers does not (13 MiB would
+# break that limit): the lent H200's 5.17 runs the dry run's rehearsal here as 5.24 does. There,
+# before running anything:
 #
 #   python3 -m pip install -q --no-index --no-deps --target /tmp/site DIR/*.whl && export PYTHONPATH=/tmp/site:.
 set -euo pipefail
@@ -15,7 +18,7 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-.venv/bin/python}
 [ -x "$python" ] || python=python3
 # bitsandbytes (QLoRA, 8-bit optimizers) is most of it; the others are small pure-Python wheels.
-names="bitsandbytes datasets dill multiprocess textual textual-plotext plotext tomli-w gguf rich markdown-it-py mdit-py-plugins
+names="bitsandbytes peft datasets dill multiprocess textual textual-plotext plotext tomli-w gguf rich markdown-it-py mdit-py-plugins
 linkify-it-py platformdirs"
 mkdir -p "$dir"
 for name in $names; do

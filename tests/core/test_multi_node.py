@@ -1,5 +1,6 @@
 """Two "machines" on 127.0.0.1 (gloo, one process each) train the tiny model together through
-`tuitune train --nnodes 2`, and their losses equal a single-machine `--nproc 2` run's."""
+`tuitune train --nnodes 2`, and their losses equal a single-machine `--nproc 2` run's, under DDP
+and under FSDP."""
 
 from __future__ import annotations
 
@@ -32,10 +33,10 @@ def model_dir(tiny_model_dir, tmp_path_factory):
     return pretrained_tiny_dir(tiny_model_dir, tmp_path_factory)
 
 
-def recipe(tmp_path: Path, model_dir: Path, name: str) -> Path:
+def recipe(tmp_path: Path, model_dir: Path, name: str, strategy: str = "ddp") -> Path:
     data = write_jsonl(tmp_path / "facts.jsonl", FACTS, repeat=2)
     return write_recipe(tmp_path / f"{name}.toml", model_dir, data, tmp_path / "runs", name, "lora",
-                        lora={"r": 8, "target_modules": "all-linear"}, train=TRAIN)
+                        lora={"r": 8, "target_modules": "all-linear"}, train=TRAIN, distributed={"strategy": strategy})
 
 
 def node(r: Path, rank: int, port: int, cwd: Path) -> subprocess.Popen:
@@ -44,12 +45,14 @@ def node(r: Path, rank: int, port: int, cwd: Path) -> subprocess.Popen:
                             text=True, env={**os.environ, "PYTHONPATH": str(REPO), **CPU_ONLY})
 
 
-def test_two_machines_train_like_one_machine_with_two_processes(model_dir, tmp_path):
-    single = tuitune("train", str(recipe(tmp_path, model_dir, "single")), "--nproc", "2", cwd=tmp_path, env=CPU_ONLY, timeout=600)
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_two_machines_train_like_one_machine_with_two_processes(model_dir, tmp_path, strategy):
+    single = tuitune("train", str(recipe(tmp_path, model_dir, "single", strategy)), "--nproc", "2", cwd=tmp_path, env=CPU_ONLY,
+                     timeout=600)
     single_run = tmp_path / "runs" / "single"
     assert single.returncode == 0, single.stderr + (single_run / "train.log").read_text()
 
-    r = recipe(tmp_path, model_dir, "multi")
+    r = recipe(tmp_path, model_dir, "multi", strategy)
     port = free_port()
     # Machine 1 first: it waits for machine 0 to prepare the run folder they share.
     second = node(r, 1, port, tmp_path)
