@@ -28,13 +28,12 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import math
 import os
 import sys
 import tempfile
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -293,7 +292,13 @@ def baseline_steps(folder: Path, recipe: Recipe, case: Case, device: str) -> flo
     """The same steps with a plain transformers Trainer (+ PEFT for LoRA / QLoRA), no tuitune code."""
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig, PrinterCallback, Trainer, TrainingArguments
+    from transformers import (
+        AutoModelForCausalLM,
+        BitsAndBytesConfig,
+        PrinterCallback,
+        Trainer,
+        TrainingArguments,
+    )
 
     cuda = device == "cuda"
     dtype = torch.bfloat16 if cuda else torch.float32
