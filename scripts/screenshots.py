@@ -88,8 +88,15 @@ async def choose_gpus(pilot) -> None:
 
     pilot.app.gpu_probe = FakeGpuProbe("4xA100,busy=1:38GB")
     await wait_settled(pilot)
-    pilot.app.screen._probe()  # read the (faked) machine again
-    await pilot.pause(0.3)
+    screen = pilot.app.screen
+    # Read the (faked) machine again; a live refresh of the first reading still in flight on a busy
+    # machine can bring back the one 24 GB GPU, so read again until the four stay.
+    for _ in range(10):
+        screen._probe()
+        await wait_for(pilot, lambda: screen.report is not None and len(screen.report.gpus) == 4, limit=30)
+        await pilot.pause(1.0)
+        if len(screen.report.gpus) == 4:
+            break
     await wait_settled(pilot)
     pilot.app.screen.query_one("#machine").focus()
     await pilot.press("space", "down", "down", "space")
