@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "train": "tuitune.commands.train",
     "runs": "tuitune.commands.runs",
     "stop": "tuitune.commands.stop",
+    "slurm": "tuitune.commands.slurm",
 }
 
 

@@ -23,6 +23,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         positive_int,
         top_p_value,
     )
+    from tuitune.commands._gpus import add_gpus
 
     parser.add_argument("target", metavar="MODEL_OR_RUN", help="a run name (in --runs-dir), a run folder, a model folder, a .gguf file or a hub id")
     parser.add_argument("--prompt", "-p", default=None, help="answer this one prompt and exit (default: an interactive chat)")
@@ -34,11 +35,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="sampling seed: the same seed gives the same reply")
     add_trust_remote_code(parser)
     add_runs_dir(parser)
+    add_gpus(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from tuitune.commands._args import apply_trust_remote_code
     from tuitune.commands._args import runs_dir as runs_dir_of
+    from tuitune.commands._gpus import use_gpus
     from tuitune.core.chat import ChatSession, GenerationSettings, same_seed
     from tuitune.core.errors import UserError
     from tuitune.core.tuned import quiet_libraries
@@ -59,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     # model that is not cached yet is downloaded here, with progress bars.
     with download_bars(Console(stderr=True)) as show, reporting(show):
         resolve_target(args.target, runs_dir)
+        use_gpus(args, args.target, runs_dir)
         quiet_libraries()
         start = time.perf_counter()
         _note(f"loading {args.target} ...")

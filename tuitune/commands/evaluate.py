@@ -10,6 +10,7 @@ HELP = "evaluate a run: perplexity, exact match and token F1 of the base and the
 
 def register(parser: argparse.ArgumentParser) -> None:
     from tuitune.commands._args import add_runs_dir, add_trust_remote_code, non_negative_int, positive_int
+    from tuitune.commands._gpus import add_gpus
 
     parser.add_argument("target", metavar="RUN", help="a run name (in --runs-dir) or a run folder")
     parser.add_argument("--data", default=None, metavar="FILE", help="evaluate on FILE (read like the run's data) instead of its eval split")
@@ -19,16 +20,19 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=non_negative_int, default=5, help="sample predictions to show (default 5)")
     add_trust_remote_code(parser)
     add_runs_dir(parser)
+    add_gpus(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from tuitune.commands._args import apply_trust_remote_code, runs_dir
+    from tuitune.commands._gpus import use_gpus
     from tuitune.core.evaluate import evaluate_run
     from tuitune.core.runs import find_run
     from tuitune.core.tuned import quiet_libraries
 
     apply_trust_remote_code(args)
     run_path = find_run(args.target, runs_dir(args)).path
+    use_gpus(args, str(run_path))
     quiet_libraries()
     last = {"stage": ""}
 

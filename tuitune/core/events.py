@@ -157,12 +157,17 @@ class StartEvent(Event):
     packed: bool | None = None
     gradient_checkpointing: bool | None = None
     precision: str | None = None  # bf16 | fp16 | fp32, after CPU fallbacks
+    gpus: list[int] | None = None  # physical GPU numbers the run uses (CUDA_VISIBLE_DEVICES), None on CPU
+    cuda_visible_devices: str | None = None  # the variable as the trainer received it
+    nnodes: int | None = None  # machines in the job
 
     def describe(self) -> str:
         from rich.markup import escape
 
         resumed = f", resumed from step {self.resumed_from}" if self.resumed_from else ""
-        where = ", ".join(str(x) for x in (self.device, self.precision) if x)
+        gpus = "GPU " + ",".join(map(str, self.gpus)) if isinstance(self.gpus, list) and self.gpus else None
+        nodes = f"{self.nnodes} machines" if isinstance(self.nnodes, int) and self.nnodes > 1 else None
+        where = ", ".join(str(x) for x in (self.device, gpus, nodes, self.precision) if x)
         return escape(
             f"{self.method} on {self.model} ({where}): {self.num_train} train rows, {self.num_eval} eval rows, "
             f"{self.max_steps} steps, {_count(self.trainable_params)} of {_count(self.total_params)} parameters "
@@ -199,7 +204,8 @@ class StepEvent(Event):
     tokens_per_s: float | None = None  # since the previous step event
     elapsed_s: float | None = None  # since this process began training
     eta_s: float | None = None
-    # {device: "cuda" | "cpu", allocated, reserved, peak, rss} in bytes (allocated/reserved null on CPU)
+    # {device: "cuda" | "cpu", allocated, reserved, peak, rss} in bytes (allocated/reserved null on CPU),
+    # and on a GPU or with several processes devices: [{rank, gpu, allocated, reserved, peak, total, rss}]
     memory: dict[str, Any] | None = None
 
     def describe(self) -> str:

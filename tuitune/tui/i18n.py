@@ -10,6 +10,7 @@ from typing import Any
 
 from tuitune.tui.i18n_dataset import DATASET_STRINGS
 from tuitune.tui.i18n_hub import HUB_STRINGS
+from tuitune.tui.i18n_gpus import GPU_STRINGS
 
 LANGS = ("en", "zh")
 
@@ -451,12 +452,14 @@ _ALLOWED_ZH = {
     "float": "数字",
     "bool": "开或关",
     "list": "字符串列表",
+    "indices": "GPU 编号列表，如 [0, 2]",
     "table": "键=值 表",
     "str": "文本",
 }
 
 
 STRINGS.update(HUB_STRINGS)
+STRINGS.update(GPU_STRINGS)
 
 
 def t(key: str, lang: str = "en", /, **values: Any) -> str:
@@ -494,8 +497,8 @@ def allowed_text(spec: Any, lang: str = "en") -> str:
         if spec.min is not None:
             return f"{word} ≥ {_fmt(spec.min)}"
         return word
-    if spec.kind == "list" and spec.list_or:
-        return _ALLOWED_ZH["list"] + "，或 " + " / ".join(f'"{s}"' for s in spec.list_or)
+    if spec.kind in ("list", "indices") and spec.list_or:
+        return _ALLOWED_ZH[spec.kind] + "，或 " + " / ".join(f'"{s}"' for s in spec.list_or)
     if spec.kind == "str" and spec.pattern_text:
         return spec.pattern_text  # the schema states it in English only
     return _ALLOWED_ZH.get(spec.kind, spec.allowed())

@@ -61,8 +61,10 @@ def _spawn(args: list[str]) -> str:
         timeout=300,
     )
     if result.returncode != 0:
-        lines = [ln.strip().removeprefix("error: ").removeprefix("hint: ")
-                 for ln in result.stderr.strip().splitlines() if ln.strip()]
+        raw = [ln.strip() for ln in result.stderr.strip().splitlines() if ln.strip()]
+        # The CLI may say where it trains before it fails: the message is its "error:" line.
+        first = next((i for i, ln in enumerate(raw) if ln.startswith("error:")), 0)
+        lines = [ln.removeprefix("error: ").removeprefix("hint: ") for ln in raw[first:]]
         raise UserError(lines[0] if lines else f"tuitune {args[0]} exited with {result.returncode}",
                         "; ".join(lines[1:3]))
     return result.stdout

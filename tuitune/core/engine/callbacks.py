@@ -65,10 +65,11 @@ def _checkpointing(model: Any) -> bool:
 class EventsCallback(TrainerCallback):
     """Writes start / step / eval / checkpoint events and keeps status.json current (rank 0 only)."""
 
-    def __init__(self, reporter: Reporter, start_fields: dict[str, Any], device: str) -> None:
+    def __init__(self, reporter: Reporter, start_fields: dict[str, Any], device: str, world_size: int = 1) -> None:
         self.reporter = reporter
         self.start_fields = start_fields
         self.device = device
+        self.world_size = world_size
         self.best_eval_loss: float | None = None
         self.train_loss: float | None = None
         self.last_eval_step = -1
@@ -125,6 +126,8 @@ class EventsCallback(TrainerCallback):
             self._step_event(state, logs)
 
     def _step_event(self, state, logs: dict[str, Any]) -> None:
+        # Every rank logs (the Trainer gathers the loss there), so every rank joins the memory gather.
+        memory = memory_snapshot(self.device, self.world_size)
         now = time.monotonic()
         step = state.global_step
         tokens = state.num_input_tokens_seen
@@ -146,7 +149,7 @@ class EventsCallback(TrainerCallback):
             tokens_per_s=rate,
             elapsed_s=elapsed,
             eta_s=eta,
-            memory=memory_snapshot(self.device),
+            memory=memory,
         ))
         self.reporter.update(step=step, max_steps=state.max_steps, epoch=state.epoch, loss=loss, tokens=tokens)
 

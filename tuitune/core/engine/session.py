@@ -167,6 +167,7 @@ class TrainingSession:
         from tuitune.core.engine.build import build_model
         from tuitune.core.engine.callbacks import ControlCallback, EventsCallback
         from tuitune.core.engine.collate import batching, features
+        from tuitune.core.engine.resources import visible_gpus
         from tuitune.core.engine.trainer import StepCounters, TuituneTrainer
         from tuitune.core.models.loading import pick_device
 
@@ -229,6 +230,9 @@ class TrainingSession:
                 "device": device,
                 "n_gpus": self.ranks.world_size if device == "cuda" else 0,
                 "world_size": self.ranks.world_size,
+                "nnodes": int(os.environ.get("GROUP_WORLD_SIZE", 1)),
+                "gpus": visible_gpus() if device == "cuda" else None,
+                "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
                 "num_train": len(train_rows),
                 "num_eval": len(eval_rows),
                 "packed": packed,
@@ -238,6 +242,7 @@ class TrainingSession:
                 "total_params": built.total_params,
             },
             device,
+            self.ranks.world_size,
         )
         trainer = TuituneTrainer(
             model=built.model,

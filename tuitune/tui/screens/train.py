@@ -25,6 +25,7 @@ from tuitune.tui.run_follower import Attached
 from tuitune.tui.screens.base import TuituneScreen
 from tuitune.tui.widgets.hub_status import download_line
 from tuitune.tui.widgets.loss_chart import LossChart
+from tuitune.tui.widgets.run_devices import RunDevices
 from tuitune.tui.widgets.run_gauges import RunGauges
 
 REDRAW_S = 0.25  # at most four redraws a second
@@ -95,7 +96,9 @@ class TrainScreen(TuituneScreen):
                 yield Static("", id="stats", markup=False)
                 with Horizontal(id="main"):
                     yield LossChart(self.lang, id="chart")
-                    yield RunGauges(self.lang, id="side")
+                    with Vertical(id="side"):
+                        yield RunGauges(self.lang)
+                        yield RunDevices(self.lang)
                 yield Static("", id="problem")
                 yield Static("", id="log")
             with Horizontal(id="actions"):
@@ -146,6 +149,7 @@ class TrainScreen(TuituneScreen):
         history = attached.history
         self._draw_chart_if_due()
         self.query_one(RunGauges).show(history)
+        self.query_one(RunDevices).show(history)
         self._draw_progress(attached)
         self._draw_problem(attached)
         self._draw_log(attached)
