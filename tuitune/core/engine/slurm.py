@@ -87,7 +87,7 @@ def sbatch_script(job: SlurmJob, python: str | None = None, workdir: str | Path 
         "set -euo pipefail",
         f"cd {shlex.quote(str(workdir))}",
         "# The first machine of the allocation is the main one (node rank 0).",
-        'MAIN_ADDRESS=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+        'MAIN_ADDRESS=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | sed -n 1p)',  # sed reads every line: no SIGPIPE under pipefail
         f"MAIN_PORT={job.port}",
         "export MAIN_ADDRESS MAIN_PORT",
         "# One task per machine; $SLURM_NODEID is expanded by each task, on its own machine.",
