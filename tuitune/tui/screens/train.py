@@ -26,6 +26,7 @@ from tuitune.tui.screens.base import TuituneScreen
 from tuitune.tui.widgets.hub_status import download_line
 from tuitune.tui.widgets.loss_chart import LossChart
 from tuitune.tui.widgets.run_gauges import RunGauges
+from tuitune.tui.widgets.sample_answers import SampleAnswers
 
 REDRAW_S = 0.25  # at most four redraws a second
 CHART_S = 0.5  # and two of the chart
@@ -96,6 +97,7 @@ class TrainScreen(TuituneScreen):
                 with Horizontal(id="main"):
                     yield LossChart(self.lang, id="chart")
                     yield RunGauges(self.lang, id="side")
+                yield SampleAnswers(self.lang, id="samples")
                 yield Static("", id="problem")
                 yield Static("", id="log")
             with Horizontal(id="actions"):
@@ -146,6 +148,7 @@ class TrainScreen(TuituneScreen):
         history = attached.history
         self._draw_chart_if_due()
         self.query_one(RunGauges).show(history)
+        self.query_one(SampleAnswers).show(history.samples)
         self._draw_progress(attached)
         self._draw_problem(attached)
         self._draw_log(attached)
