@@ -63,6 +63,16 @@ def _use_recipe(app, path: Path) -> None:
     app.set_recipe(recipe, path)
 
 
+async def _start_from_ui(app, pilot, recipe: Path, trainers: list[int]) -> RunDirectory:
+    """Make `recipe` the current one, press t, and return the run once the app follows it."""
+    _use_recipe(app, recipe)
+    await pilot.press("t")
+    await wait_for(pilot, lambda: app.follower.attached is not None, TRAIN_TIMEOUT, "the run to start")
+    run = app.follower.attached.run
+    trainers.append(run.read_status().get("pid"))
+    return run
+
+
 def _train_points(app) -> int:
     charts = app.screen.query("#chart")  # none while another screen (or a dialog) is up
     return len(charts.first().series["train"][0]) if charts else 0
@@ -157,11 +167,7 @@ async def test_failed_run_shows_its_error_and_notifies(make_app, tiny_model_dir,
     path = _recipe(tmp_path, tiny_model_dir, "broken", data=bad)
     app = make_app(start_mode="train")
     async with app.run_test(size=(100, 30)) as pilot:
-        _use_recipe(app, path)
-        await pilot.press("t")
-        await wait_for(pilot, lambda: app.follower.attached is not None, TRAIN_TIMEOUT, "the run to start")
-        run = app.follower.attached.run
-        trainers.append(run.read_status().get("pid"))
+        run = await _start_from_ui(app, pilot, path, trainers)
         await wait_for(pilot, lambda: not app.follower.attached.live, TRAIN_TIMEOUT, "the run to fail")
         await wait_for(pilot, lambda: app.screen.is_settled, 10, "the screen")
         error = [e for e in events(run.path, "error")][-1]
@@ -327,11 +333,7 @@ async def test_answers_sampled_while_training_show_under_the_chart(make_app, tin
                         eval={"sample_every": 4, "sample_prompts": prompts})
     app = make_app(start_mode="train")
     async with app.run_test(size=(100, 30)) as pilot:
-        _use_recipe(app, path)
-        await pilot.press("t")
-        await wait_for(pilot, lambda: app.follower.attached is not None, TRAIN_TIMEOUT, "the run to start")
-        run = app.follower.attached.run
-        trainers.append(run.read_status().get("pid"))
+        run = await _start_from_ui(app, pilot, path, trainers)
         await wait_for(pilot, lambda: app.follower.attached.history.done is not None, TRAIN_TIMEOUT, "the run to finish")
         await wait_for(pilot, lambda: app.screen.is_settled, 10, "the last redraw")
         samples = events(run.path, "sample")
