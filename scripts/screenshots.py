@@ -82,6 +82,27 @@ async def llama_qlora(pilot) -> None:
     await pilot.pause(0.5)
 
 
+async def choose_gpus(pilot) -> None:
+    """Hardware on a shared 4-GPU machine (GPU 1 busy with another user's job): mark GPUs 0 and 2."""
+    from tuitune.core.hardware import FakeGpuProbe
+
+    pilot.app.gpu_probe = FakeGpuProbe("4xA100,busy=1:38GB")
+    await wait_settled(pilot)
+    screen = pilot.app.screen
+    # Read the (faked) machine again; a live refresh of the first reading still in flight on a busy
+    # machine can bring back the one 24 GB GPU, so read again until the four stay.
+    for _ in range(10):
+        screen._probe()
+        await wait_for(pilot, lambda: screen.report is not None and len(screen.report.gpus) == 4, limit=30)
+        await pilot.pause(1.0)
+        if len(screen.report.gpus) == 4:
+            break
+    await wait_settled(pilot)
+    pilot.app.screen.query_one("#machine").focus()
+    await pilot.press("space", "down", "down", "space")
+    await pilot.pause(0.5)
+
+
 async def open_third_row(pilot) -> None:
     """Dataset: the third row as the model is trained on it."""
     await wait_settled(pilot)
@@ -400,6 +421,8 @@ SHOTS = [
     Shot("palette", "hardware", steps=[open_palette]),
     Shot("recipe-80x24", "recipe", size=(80, 24), steps=[load_quickstart, edit_rank]),
     Shot("hardware-80x24", "hardware", size=(80, 24), steps=[llama_qlora]),
+    Shot("hardware-gpus", "hardware", steps=[choose_gpus]),
+    Shot("hardware-gpus-80x24", "hardware", size=(80, 24), steps=[choose_gpus]),
     Shot("dataset-80x24", "dataset", size=(80, 24)),
     Shot("dataset-tools-80x24", "dataset", size=(80, 24), steps=[llamafactory_tools]),
     Shot("runs-80x24", "runs", size=(80, 24), runs=True, steps=[diff_runs]),

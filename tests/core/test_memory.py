@@ -100,6 +100,34 @@ def test_adapter_size_matches_peft(tiny_model_dir, method, values):
     assert expected == sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def test_ia3_targets_follow_peft_for_each_model_type():
+    from peft.utils import TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING as peft_targets
+
+    from tuitune.core.memory.parameters import IA3_QUERY_MODEL_TYPES
+
+    assert {k for k, v in peft_targets.items() if "q_proj" in v} == IA3_QUERY_MODEL_TYPES
+
+
+@pytest.mark.parametrize("model", ["Qwen/Qwen2.5-0.5B", "meta-llama/Llama-3.2-1B"])
+def test_ia3_size_matches_peft_on_catalog_architectures(model):
+    """Built on the meta device from the catalog's config (no weights): Qwen scales q and v, Llama k and v."""
+    import peft
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from tuitune.core.engine.build import peft_config
+    from tuitune.core.models.catalog import CATALOG
+
+    values = dict(CATALOG[model])
+    values.pop("torch_dtype")
+    config = AutoConfig.for_model(values.pop("model_type"), **values)
+    with torch.device("meta"):
+        net = AutoModelForCausalLM.from_config(config)
+        net = peft.get_peft_model(net, peft_config(recipe("ia3"), net, None, []))
+    expected = memory.adapter_params(model_spec(model), memory.resolve_setup(recipe("ia3")))
+    assert expected == net.get_nb_trainable_parameters()[0]
+
+
 def test_freeze_trains_the_last_layers():
     spec = model_spec("llama-2-7b")
     s = memory.resolve_setup(recipe("freeze", freeze__trainable_layers=3))

@@ -23,13 +23,19 @@ def runs_dir(tiny_model_dir, tmp_path_factory, tmp_path):
     return copy_runs(trained_runs(tiny_model_dir, tmp_path_factory), tmp_path / "runs")
 
 
-async def load(pilot, target: str = "alpha") -> ChatScreen:
+async def ask_to_load(pilot, target: str) -> ChatScreen:
+    """Type the target and press enter (the load runs in a worker)."""
     screen = pilot.app.screen
     await wait_for(pilot, lambda: screen.listed, what="the runs")
     field = screen.query_one("#chat-target")
     field.value = target
     field.focus()
     await pilot.press("enter")
+    return screen
+
+
+async def load(pilot, target: str = "alpha") -> ChatScreen:
+    screen = await ask_to_load(pilot, target)
     await wait_for(pilot, lambda: screen.session is not None, timeout=120, what="the model")
     return screen
 

@@ -153,3 +153,32 @@ def test_train_finished_run(snap_compare, make_app, tmp_path, monkeypatch, repo_
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_hardware_gpus_chosen_on_a_shared_machine(snap_compare, make_app, monkeypatch):
+    """Four GPUs, GPU 1 busy with another user's process; GPUs 0 and 2 marked for the run (space)."""
+    monkeypatch.setenv("TUITUNE_FAKE_GPU", "4xA100,busy=1:38GB")
+
+    async def choose(pilot):
+        await settle(pilot)
+        pilot.app.screen.query_one("#machine").focus()
+        await pilot.press("space", "down", "down", "space")
+        await settle(pilot)
+
+    assert snap_compare(make_app(start_mode="hardware"), terminal_size=SIZE, run_before=choose)
+
+
+def test_train_run_on_two_gpus(snap_compare, make_app, tmp_path, monkeypatch):
+    """A run's GPUs and their memory beside the chart (events as a trainer on two GPUs writes them)."""
+    import time
+
+    from test_gpu_choice_screens import _run_on_two_gpus
+
+    monkeypatch.setenv("TZ", "UTC")  # the log shows clock times
+    time.tzset()
+    _run_on_two_gpus(tmp_path)
+    try:
+        assert snap_compare(make_app(run="two-gpus"), terminal_size=SIZE, run_before=settle)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

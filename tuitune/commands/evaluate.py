@@ -10,7 +10,8 @@ HELP = "evaluate a run, base vs tuned: perplexity, EM, F1, ROUGE, BLEU; or bench
 
 def register(parser: argparse.ArgumentParser) -> None:
     from tuitune.commands import eval_benchmarks
-    from tuitune.commands._args import add_runs_dir, non_negative_int, positive_int
+    from tuitune.commands._args import add_runs_dir, add_trust_remote_code, non_negative_int, positive_int
+    from tuitune.commands._gpus import add_gpus
 
     parser.add_argument("target", metavar="RUN", help="a run name (in --runs-dir) or a run folder")
     parser.add_argument("--data", default=None, metavar="FILE", help="evaluate on FILE (read like the run's data) instead of its eval split")
@@ -18,19 +19,24 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-samples", type=non_negative_int, default=100, help="score at most N examples, 0 = all (default 100)")
     parser.add_argument("--max-new-tokens", type=positive_int, default=64, help="longest generated answer (default 64)")
     parser.add_argument("--samples", type=non_negative_int, default=5, help="sample predictions to show (default 5)")
+    add_trust_remote_code(parser)
     add_runs_dir(parser)
+    add_gpus(parser)
     eval_benchmarks.register(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from tuitune.commands import eval_benchmarks
-    from tuitune.commands._args import runs_dir
+    from tuitune.commands._args import apply_trust_remote_code, runs_dir
+    from tuitune.commands._gpus import use_gpus
     from tuitune.core.evaluate import evaluate_run
     from tuitune.core.runs import find_run
     from tuitune.core.tuned import quiet_libraries
 
     eval_benchmarks.check_flags(args)
+    apply_trust_remote_code(args)
     run_path = find_run(args.target, runs_dir(args)).path
+    use_gpus(args, str(run_path))
     if args.tasks:
         return eval_benchmarks.run(args, run_path)
     quiet_libraries()

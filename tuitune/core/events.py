@@ -40,6 +40,34 @@ from tuitune.core.units import format_bytes
 EVENT_TYPES: dict[str, type[Event]] = {}
 
 
+# A field's declared type, by the first name in its annotation ("int | None" -> int): what a value must be.
+_KIND_CHECKS: dict[str, Any] = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+    "dict": lambda v: isinstance(v, dict),
+    "list": lambda v: isinstance(v, list),
+}
+_KINDS_CACHE: dict[type, dict[str, str]] = {}
+
+
+def _field_kinds(cls: type) -> dict[str, str]:
+    kinds = _KINDS_CACHE.get(cls)
+    if kinds is None:
+        kinds = {}
+        for f in dataclasses.fields(cls):
+            annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+            kinds[f.name] = annotation.split("|")[0].split("[")[0].strip()
+        _KINDS_CACHE[cls] = kinds
+    return kinds
+
+
+def _fits(value: Any, kind: str) -> bool:
+    check = _KIND_CHECKS.get(kind)
+    return value is None or check is None or check(value)
+
+
 def event_type(cls: type[Event]) -> type[Event]:
     """Register an Event subclass under its `type` name."""
     EVENT_TYPES[cls.type] = cls
@@ -70,8 +98,10 @@ class Event:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Event:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in known})
+        """The event from a parsed line. A field of the wrong type (a hand-edited or damaged file) reads as
+        absent (None): readers can format every field without checking it again."""
+        kinds = _field_kinds(cls)
+        return cls(**{k: v if _fits(v, kinds[k]) else None for k, v in raw.items() if k in kinds})
 
     def fields(self) -> dict[str, Any]:
         """The type's own fields, as written to events.jsonl (time and type are added by the writer)."""
@@ -127,12 +157,17 @@ class StartEvent(Event):
     packed: bool | None = None
     gradient_checkpointing: bool | None = None
     precision: str | None = None  # bf16 | fp16 | fp32, after CPU fallbacks
+    gpus: list[int] | None = None  # physical GPU numbers the run uses (CUDA_VISIBLE_DEVICES), None on CPU
+    cuda_visible_devices: str | None = None  # the variable as the trainer received it
+    nnodes: int | None = None  # machines in the job
 
     def describe(self) -> str:
         from rich.markup import escape
 
         resumed = f", resumed from step {self.resumed_from}" if self.resumed_from else ""
-        where = ", ".join(str(x) for x in (self.device, self.precision) if x)
+        gpus = "GPU " + ",".join(map(str, self.gpus)) if isinstance(self.gpus, list) and self.gpus else None
+        nodes = f"{self.nnodes} machines" if isinstance(self.nnodes, int) and self.nnodes > 1 else None
+        where = ", ".join(str(x) for x in (self.device, gpus, nodes, self.precision) if x)
         return escape(
             f"{self.method} on {self.model} ({where}): {self.num_train} train rows, {self.num_eval} eval rows, "
             f"{self.max_steps} steps, {_count(self.trainable_params)} of {_count(self.total_params)} parameters "
@@ -151,7 +186,8 @@ class StatusEvent(Event):
         from rich.markup import escape
 
         message = escape(str(self.message or ""))
-        return f"[blue]{self.status}[/]" + (f"  {message}" if message and message != self.status else "")
+        status = escape(str(self.status))
+        return f"[blue]{status}[/]" + (f"  {message}" if message and message != status else "")
 
 
 @event_type
@@ -168,7 +204,8 @@ class StepEvent(Event):
     tokens_per_s: float | None = None  # since the previous step event
     elapsed_s: float | None = None  # since this process began training
     eta_s: float | None = None
-    # {device: "cuda" | "cpu", allocated, reserved, peak, rss} in bytes (allocated/reserved null on CPU)
+    # {device: "cuda" | "cpu", allocated, reserved, peak, rss} in bytes (allocated/reserved null on CPU),
+    # and on a GPU or with several processes devices: [{rank, gpu, allocated, reserved, peak, total, rss}]
     memory: dict[str, Any] | None = None
 
     def describe(self) -> str:
@@ -271,7 +308,7 @@ class DoneEvent(Event):
 @dataclass
 class ErrorEvent(Event):
     type: ClassVar[str] = "error"
-    kind: str | None = None  # oom | nan | data | config | exception
+    kind: str | None = None  # oom | nan | data | config | disk | exception
     message: str | None = None
     hint: str | None = None
 
@@ -279,7 +316,7 @@ class ErrorEvent(Event):
         from rich.markup import escape
 
         hint = f"\n  [dim]hint: {escape(str(self.hint))}[/]" if self.hint else ""
-        return f"[red bold]error ({self.kind}):[/] {escape(str(self.message))}{hint}"
+        return f"[red bold]error ({escape(str(self.kind))}):[/] {escape(str(self.message))}{hint}"
 
 
 @event_type

@@ -11,6 +11,7 @@ from typing import Any
 from tuitune.tui.i18n_dataset import DATASET_STRINGS
 from tuitune.tui.i18n_eval import EVAL_STRINGS
 from tuitune.tui.i18n_hub import HUB_STRINGS
+from tuitune.tui.i18n_gpus import GPU_STRINGS
 
 LANGS = ("en", "zh")
 
@@ -412,6 +413,10 @@ STRINGS: dict[str, tuple[str, str]] = {
 # Chat & Eval's Evaluate tab and the answers sampled during training have their own table.
 STRINGS.update(EVAL_STRINGS)
 
+from tuitune.tui.i18n_faults import STRINGS_FAULTS  # noqa: E402 - a feature's strings, kept beside
+
+STRINGS.update(STRINGS_FAULTS)
+
 # Memory components in Chinese; in English the estimator's own COMPONENT_LABELS are shown.
 MEMORY_PARTS_ZH = {
     "weights": "基础权重",
@@ -432,12 +437,14 @@ _ALLOWED_ZH = {
     "float": "数字",
     "bool": "开或关",
     "list": "字符串列表",
+    "indices": "GPU 编号列表，如 [0, 2]",
     "table": "键=值 表",
     "str": "文本",
 }
 
 
 STRINGS.update(HUB_STRINGS)
+STRINGS.update(GPU_STRINGS)
 
 
 def t(key: str, lang: str = "en", /, **values: Any) -> str:
@@ -475,8 +482,8 @@ def allowed_text(spec: Any, lang: str = "en") -> str:
         if spec.min is not None:
             return f"{word} ≥ {_fmt(spec.min)}"
         return word
-    if spec.kind == "list" and spec.list_or:
-        return _ALLOWED_ZH["list"] + "，或 " + " / ".join(f'"{s}"' for s in spec.list_or)
+    if spec.kind in ("list", "indices") and spec.list_or:
+        return _ALLOWED_ZH[spec.kind] + "，或 " + " / ".join(f'"{s}"' for s in spec.list_or)
     if spec.kind == "str" and spec.pattern_text:
         return spec.pattern_text  # the schema states it in English only
     return _ALLOWED_ZH.get(spec.kind, spec.allowed())

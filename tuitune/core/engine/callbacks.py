@@ -65,20 +65,22 @@ def _checkpointing(model: Any) -> bool:
 class EventsCallback(TrainerCallback):
     """Writes start / step / eval / checkpoint events and keeps status.json current (rank 0 only)."""
 
-    def __init__(self, reporter: Reporter, start_fields: dict[str, Any], device: str) -> None:
+    def __init__(self, reporter: Reporter, start_fields: dict[str, Any], device: str, world_size: int = 1) -> None:
         self.reporter = reporter
         self.start_fields = start_fields
         self.device = device
+        self.world_size = world_size
         self.best_eval_loss: float | None = None
         self.train_loss: float | None = None
         self.last_eval_step = -1
         self._t0 = self._last_t = time.monotonic()
         self._step0 = 0
         self._last_tokens = 0
+        self.first_step: int | None = None  # the step this process began training at (a resume's checkpoint)
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self._t0 = self._last_t = time.monotonic()
-        self._step0 = state.global_step
+        self._step0 = self.first_step = state.global_step
         self._last_tokens = state.num_input_tokens_seen
         for entry in state.log_history:  # a resumed run keeps its best eval loss
             if "eval_loss" in entry:
@@ -128,6 +130,8 @@ class EventsCallback(TrainerCallback):
             self._step_event(state, logs)
 
     def _step_event(self, state, logs: dict[str, Any]) -> None:
+        # Every rank logs (the Trainer gathers the loss there), so every rank joins the memory gather.
+        memory = memory_snapshot(self.device, self.world_size)
         now = time.monotonic()
         step = state.global_step
         tokens = state.num_input_tokens_seen
@@ -149,7 +153,7 @@ class EventsCallback(TrainerCallback):
             tokens_per_s=rate,
             elapsed_s=elapsed,
             eta_s=eta,
-            memory=memory_snapshot(self.device),
+            memory=memory,
         ))
         self.reporter.update(step=step, max_steps=state.max_steps, epoch=state.epoch, loss=loss, tokens=tokens)
 

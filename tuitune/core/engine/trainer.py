@@ -14,6 +14,7 @@ import torch
 from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from tuitune.core.engine.checkpointing import AtomicCheckpoints
 from tuitune.core.engine.collate import NUM_TOKENS
 from tuitune.core.engine.head_loss import HeadLoss
 
@@ -58,7 +59,7 @@ class SeededLengthGroupedSampler(LengthGroupedSampler):
         return super().__iter__()
 
 
-class TuituneTrainer(Trainer):
+class TuituneTrainer(AtomicCheckpoints, Trainer):
     def __init__(self, *args: Any, counters: StepCounters, warn: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.counters = counters

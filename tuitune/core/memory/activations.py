@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tuitune.core.memory.parameters import lora_targets
+from tuitune.core.memory.parameters import ia3_attention_targets, lora_targets
 from tuitune.core.memory.setup import Setup
 from tuitune.core.recipe.methods import LORA_METHODS
 
@@ -111,7 +111,10 @@ def layer_saved_bytes(spec: ModelSpec, s: Setup, trainable_base: bool, seq_kv: i
         kv_saved = qd if repeat else kvd
         total += a * (2 * qd + 2 * kv_saved) + 4 * H
     if s.method == "ia3":
-        total += a * (2 * kvd + i)  # IA3 multiplies k, v outputs and the down_proj input: mul saves them
+        # IA3 multiplies two projections' outputs (k, v; q, v for Qwen/Gemma) and down_proj's input:
+        # the products save them.
+        scaled = qd + kvd if ia3_attention_targets(spec)[0] == "q_proj" else 2 * kvd
+        total += a * (scaled + i)
 
     # SwiGLU MLP: act_fn saves gate's output, the product saves silu(gate) and up: 3 x intermediate.
     # (Fused gate_up projections, ChatGLM and Phi-3, save the same bytes as views of one output.)

@@ -141,8 +141,12 @@ def load_tokenizer(source: ModelSource | str, trust_remote_code: bool = False):
     """The model's tokenizer with a pad token set (eos when it has none)."""
     from transformers import AutoTokenizer
 
+    from tuitune.core.models.load_errors import loading
+
     path = source.path if isinstance(source, ModelSource) else resolve_model(source).path
-    tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    # Its JSON files only: the weights are checked when the model loads (a preview needs no weights).
+    with loading("the tokenizer", path, check=(".json",)):
+        tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok

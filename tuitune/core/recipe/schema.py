@@ -30,7 +30,8 @@ DEMO_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 DATA_FORMATS = ("auto", "alpaca", "sharegpt", "messages", "text", "prompt-completion")
 CHAT_TEMPLATES = ("auto", "chatml", "llama3", "alpaca", "zephyr", "plain")
 TEXT_SPLITS = ("auto", "line", "paragraph", "file")
-RUN_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Not starting with "-": a name is typed into commands (tuitune stop NAME), where it would read as an option.
+RUN_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
 
 
 # --------------------------------------------------------------------------- sections
@@ -269,10 +270,10 @@ class Recipe:
         "my-run",
         "str",
         ("Run name", "运行名称"),
-        "Names the run folder runs/NAME. Letters, digits, - and _ only.",
-        "运行目录 runs/NAME 的名称。只能包含字母、数字、- 和 _。",
+        "Names the run folder runs/NAME. Letters, digits, - and _ only, not starting with -.",
+        "运行目录 runs/NAME 的名称。只能包含字母、数字、- 和 _，且不能以 - 开头。",
         pattern=RUN_NAME_RE,
-        pattern_text="letters, digits, - and _ (1-64 characters)",
+        pattern_text="letters, digits, - and _, not starting with - (1-64 characters)",
     )
     model: ModelSection = field(default_factory=ModelSection)
     method: MethodSection = field(default_factory=MethodSection)

@@ -121,6 +121,18 @@ class RunHistory:
                 notable.append(e)
         return notable
 
+    def mean_train_loss(self) -> float | None:
+        """The average training loss over the steps shown: each logged loss weighs the steps since the
+        previous one (a log covers them all). None without any."""
+        total = covered = 0.0
+        previous = 0
+        for step, value in zip(self.train_loss.steps, self.train_loss.values, strict=True):
+            if step > previous:
+                total += value * (step - previous)
+                covered += step - previous
+            previous = step
+        return total / covered if covered else None
+
     @property
     def step(self) -> int:
         return int(self.last_step.step or 0) if self.last_step else 0

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from textual import on, work
@@ -28,6 +29,7 @@ from textual.message import Message
 from textual.widgets import Input, Label, Static, TabbedContent, TabPane
 
 from tuitune.core.errors import UserError
+from tuitune.core.runs import RemoteCodeRefused
 from tuitune.tui.child_process import child_env
 from tuitune.tui.screens.base import PaletteCommand, TuituneScreen
 from tuitune.tui.widgets.benchmark_panel import BenchmarkPanel
@@ -44,7 +46,10 @@ def generation_threads() -> int:
 
 
 def eval_command(run: str, runs_dir: str, max_samples: int = EVAL_MAX_SAMPLES) -> list[str]:
-    return [sys.executable, "-m", "tuitune", "eval", run, "--json", "--runs-dir", runs_dir, "--max-samples", str(max_samples)]
+    from tuitune.tui.remote_code import remote_code_args
+
+    return [sys.executable, "-m", "tuitune", "eval", run, "--json", "--runs-dir", runs_dir, "--max-samples", str(max_samples),
+            *remote_code_args(run)]
 
 
 def benchmark_command(run: str, runs_dir: str, tasks: list[str], limit: int | None) -> list[str]:
@@ -236,6 +241,8 @@ class ChatScreen(TuituneScreen):
         self.loading = False
         if message.error is not None:
             e = message.error
+            if isinstance(e, RemoteCodeRefused):
+                self._ask_then_load(e)  # the run would run its model's own code: ask, then load again
             text = self.t("chat.load_failed", target=message.target, error=getattr(e, "message", str(e)))
             hint = getattr(e, "hint", "")
             self._state(text + (f"\n{hint}" if hint else ""), "error")
@@ -248,6 +255,15 @@ class ChatScreen(TuituneScreen):
             self.compare_mode = False
         self._show_mode()
         self.query_one("#chat-prompt", Input).focus()
+
+    @work(exclusive=True, exit_on_error=False, group="chat-dialog")
+    async def _ask_then_load(self, refused: RemoteCodeRefused) -> None:
+        from tuitune.tui.remote_code import ask_remote_code
+
+        if await ask_remote_code(self.app, refused):
+            self.action_load()
+        else:
+            self._state(self.t("remote.declined", run=Path(refused.run_path).name), "error")
 
     # ------------------------------------------------------------------ chatting
 

@@ -25,6 +25,7 @@ from tuitune.tui.run_follower import Attached
 from tuitune.tui.screens.base import TuituneScreen
 from tuitune.tui.widgets.hub_status import download_line
 from tuitune.tui.widgets.loss_chart import LossChart
+from tuitune.tui.widgets.run_devices import RunDevices
 from tuitune.tui.widgets.run_gauges import RunGauges
 from tuitune.tui.widgets.sample_answers import SampleAnswers
 
@@ -96,7 +97,9 @@ class TrainScreen(TuituneScreen):
                 yield Static("", id="stats", markup=False)
                 with Horizontal(id="main"):
                     yield LossChart(self.lang, id="chart")
-                    yield RunGauges(self.lang, id="side")
+                    with Vertical(id="side"):
+                        yield RunGauges(self.lang)
+                        yield RunDevices(self.lang)
                 yield SampleAnswers(self.lang, id="samples")
                 yield Static("", id="problem")
                 yield Static("", id="log")
@@ -148,6 +151,7 @@ class TrainScreen(TuituneScreen):
         history = attached.history
         self._draw_chart_if_due()
         self.query_one(RunGauges).show(history)
+        self.query_one(RunDevices).show(history)
         self.query_one(SampleAnswers).show(history.samples)
         self._draw_progress(attached)
         self._draw_problem(attached)
@@ -364,7 +368,20 @@ class TrainScreen(TuituneScreen):
         else:
             self._starting = attached.run.name
             self._drawn = -1
-            self._resume(attached.run)
+            self._resume_if_allowed(attached.run)
+
+    @work(exclusive=True, exit_on_error=False, group="train-dialog")
+    async def _resume_if_allowed(self, run) -> None:
+        """A recipe that would run the model's own code asks first (tui.remote_code)."""
+        from tuitune.tui.remote_code import ask_remote_code, refusal
+
+        refused = refusal(run.path)
+        if refused is not None and not await ask_remote_code(self.app, refused):
+            self._starting = None
+            self._drawn = -1
+            self.notify(self.t("remote.declined", run=run.name), severity="warning")
+            return
+        self._resume(run)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train-start")
     def _resume(self, run) -> None:
