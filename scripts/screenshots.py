@@ -190,6 +190,19 @@ async def evaluate_run(pilot) -> None:
     await wait_for(pilot, lambda: not screen.evaluating, limit=300)
 
 
+async def benchmark_run(pilot) -> None:
+    """Benchmarks through lm-eval on tasks over the facts the demo runs learned (task YAMLs by path)."""
+    from benchmark_tasks import write_fact_tasks
+
+    screen = pilot.app.screen
+    write_fact_tasks(Path("tasks"))
+    screen.query_one("#bench-tasks").value = "tasks/facts_mc.yaml, tasks/facts_gen.yaml"
+    screen.query_one("#bench-limit").value = ""
+    await pilot.press("ctrl+b")
+    await pilot.pause(0.2)
+    await wait_for(pilot, lambda: not screen.evaluating, limit=300)
+
+
 async def merge_run(pilot) -> None:
     screen = pilot.app.screen
     await wait_for(pilot, lambda: screen.is_settled and screen.checked is not None)
@@ -398,7 +411,8 @@ SHOTS = [
     Shot("hardware-download", "hardware", app_kwargs=online_here, steps=[pull_hub_model], after=stop_pull),
     Shot("runs", "runs", runs=True, steps=[diff_runs]),
     Shot("chat", "chat", runs=True, steps=[chat_side_by_side]),
-    Shot("chat-eval", "chat", runs=True, steps=[evaluate_run]),
+    Shot("chat-eval", "chat", runs=True, steps=[evaluate_run, benchmark_run]),
+    Shot("chat-eval-80x24", "chat", size=(80, 24), runs=True, steps=[evaluate_run, benchmark_run]),
     Shot("export", "export", runs=True, steps=[merge_run]),
     Shot("export-gguf", "export", runs=True, steps=[gguf_run]),
     Shot("recipe-zh", "recipe", lang="zh", steps=[load_quickstart, focus_method]),

@@ -36,7 +36,7 @@ def test_emitted_events_round_trip_and_non_finite_numbers_become_null(tmp_path):
 def test_readers_ignore_unknown_fields_and_unknown_types():
     raw = [
         {"time": 1.0, "type": "step", "step": 1, "loss": 2.5, "added_later": {"x": 1}},
-        {"time": 2.0, "type": "sample", "step": 1, "text": "a type this reader does not know"},
+        {"time": 2.0, "type": "note", "step": 1, "text": "a type this reader does not know"},
         "not an object",
     ]
     parsed = ev.parse_events(raw)

@@ -8,20 +8,20 @@ a type nobody declared gives None, so an older reader keeps working when writers
 `Event.markup()` is the one-line rendering (rich markup) that `tuitune train`, `tuitune runs watch`
 and the Train screen's log all show; `format_duration` and `format_size` are the figures in it.
 
-Adding an event type (e.g. `sample`) is one class here:
+Adding an event type (e.g. `note`) is one class here (`SampleEvent` below is one such):
 
     @event_type
     @dataclass
-    class SampleEvent(Event):
-        type: ClassVar[str] = "sample"
+    class NoteEvent(Event):
+        type: ClassVar[str] = "note"
         step: int | None = None
         text: str | None = None
 
         def describe(self) -> str | None:        # its line, or leave it out for none
-            return f"sample at step {self.step}: {escape(str(self.text))}"
+            return f"note at step {self.step}: {escape(str(self.text))}"
 
 Every field needs a default (None: absent in the file). `parse_event`, the CLI and the TUI find the
-new type through `EVENT_TYPES`; the engine writes it with `reporter.emit(SampleEvent(step=..., text=...))`;
+new type through `EVENT_TYPES`; the engine writes it with `reporter.emit(NoteEvent(step=..., text=...))`;
 then list its fields in docs/architecture.md.
 
 Standard library only at import (rich is imported when a line is rendered).
@@ -240,6 +240,24 @@ class CheckpointEvent(Event):
         from rich.markup import escape
 
         return f"[dim]checkpoint step {self.step}: {escape(str(self.path))}[/]"
+
+
+@event_type
+@dataclass
+class SampleEvent(Event):
+    """The greedy answer to one of eval.sample_prompts at a step (rank 0, every eval.sample_every steps)."""
+
+    type: ClassVar[str] = "sample"
+    step: int | None = None
+    prompt: str | None = None
+    answer: str | None = None
+
+    def describe(self) -> str:
+        from rich.markup import escape
+
+        answer = " ".join(str(self.answer or "").split()) or "(empty)"
+        cut = answer if len(answer) <= 300 else answer[:299] + "…"
+        return f"[magenta]sample[/] step {self.step}  [bold]{escape(str(self.prompt))}[/] → {escape(cut)}"
 
 
 @event_type

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tuitune.tui.i18n_dataset import DATASET_STRINGS
+from tuitune.tui.i18n_eval import EVAL_STRINGS
 from tuitune.tui.i18n_hub import HUB_STRINGS
 from tuitune.tui.i18n_gpus import GPU_STRINGS
 
@@ -206,24 +207,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "chat.stop_help": ("Stop the answer being generated", "停止正在生成的回答"),
     "chat.new_help": ("Forget the conversation and start again", "清空对话重新开始"),
     "chat.evaluate_help": ("Run `tuitune eval` on the run in the background", "在后台对该运行执行 `tuitune eval`"),
-    "eval.idle": (
-        "ctrl+r evaluates the run in the background (`tuitune eval RUN --json`): perplexity before and after, exact match and token F1 on its eval split.",
-        "ctrl+r 在后台评估该运行（`tuitune eval RUN --json`）：微调前后的困惑度，以及验证集上的精确匹配和 token F1。",
-    ),
-    "eval.need_run": ("Evaluation needs a run: load one first", "评估需要一个运行：请先载入"),
-    "eval.running": ("Evaluating {run}… {stage}", "正在评估 {run}… {stage}"),
-    "eval.done": ("{run}: {examples} examples, {tokens} tokens scored, {answered} answered · {seconds:.1f} s · {path}", "{run}：{examples} 条样本，{tokens} 个 token 计分，{answered} 条回答 · {seconds:.1f} 秒 · {path}"),
-    "eval.failed": ("Evaluation failed: {error}", "评估失败：{error}"),
-    "eval.col.who": ("", ""),
-    "eval.col.perplexity": ("perplexity", "困惑度"),
-    "eval.col.loss": ("loss", "损失"),
-    "eval.col.exact_match": ("exact match %", "精确匹配 %"),
-    "eval.col.f1": ("token F1 %", "token F1 %"),
-    "eval.col.line": ("line", "行"),
-    "eval.col.prompt": ("prompt", "提示"),
-    "eval.col.reference": ("reference", "参考答案"),
-    "eval.col.base": ("base", "基础模型"),
-    "eval.col.tuned": ("tuned", "微调后"),
     # export screen
     "export.run": ("Run", "运行"),
     "export.run_placeholder": ("a finished run's name or folder; enter checks it", "已完成运行的名称或目录；回车检查"),
@@ -427,6 +410,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "dialog.details": ("Details", "详情"),
     "dialog.hint": ("Hint: {hint}", "提示：{hint}"),
 }
+# Chat & Eval's Evaluate tab and the answers sampled during training have their own table.
+STRINGS.update(EVAL_STRINGS)
 
 from tuitune.tui.i18n_faults import STRINGS_FAULTS  # noqa: E402 - a feature's strings, kept beside
 

@@ -1,4 +1,4 @@
-"""Trainer callbacks: stop requests, NaN guard and token counts (every rank), events (rank 0).
+"""Trainer callbacks: stop requests, NaN guard and token counts (every rank), events and sample answers (rank 0).
 
 Every rank must stop at the same step or DDP would hang in the next all-reduce, so the stop flag,
 the non-finite-loss flag and the token count are summed across ranks once per optimizer step.
@@ -99,6 +99,10 @@ class EventsCallback(TrainerCallback):
             best_eval_loss=self.best_eval_loss,
         )
 
+    def exclude_from_speed(self, seconds: float) -> None:
+        """Time spent on other work since the last step event (sample answers): not training speed."""
+        self._last_t += seconds
+
     def _note_eval(self, loss: float) -> None:
         if loss is not None and math.isfinite(loss) and (self.best_eval_loss is None or loss < self.best_eval_loss):
             self.best_eval_loss = float(loss)
@@ -157,3 +161,19 @@ class EventsCallback(TrainerCallback):
         path = f"{args.output_dir}/checkpoint-{state.global_step}"
         self.reporter.emit(CheckpointEvent(step=state.global_step, path=path))
         self.reporter.update(last_checkpoint=path)
+
+
+class SamplesCallback(TrainerCallback):
+    """Rank 0 only: the sample answers (`engine.samples.SampleSchedule`) at the end of due steps;
+    the other ranks train on and wait for rank 0 in the next step's all-reduce."""
+
+    def __init__(self, schedule: Any) -> None:
+        self.schedule = schedule
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.schedule.begin()
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if model is not None:
+            self.schedule.step_ended(model, state.global_step, state.max_steps)
+        return control

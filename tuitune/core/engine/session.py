@@ -244,6 +244,12 @@ class TrainingSession:
             device,
             self.ranks.world_size,
         )
+        samples = None
+        if self.ranks.main:  # the other ranks train on while rank 0 answers
+            from tuitune.core.engine.samples import samples_callback
+
+            fsdp = self.ranks.world_size > 1 and recipe.distributed.strategy == "fsdp"
+            samples = samples_callback(recipe, built.tokenizer, prepared, self.reporter, fsdp, events.exclude_from_speed)
         trainer = TuituneTrainer(
             model=built.model,
             args=args,
@@ -251,7 +257,7 @@ class TrainingSession:
             eval_dataset=eval_rows or None,
             data_collator=collator,
             processing_class=built.tokenizer,
-            callbacks=[control, events],
+            callbacks=[control, events] + ([samples] if samples else []),
             counters=counters,
             warn=self.reporter.warning,
         )

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuitune.core.recipe.eval_section import EvalSection
 from tuitune.core.recipe.fields import FieldSpec, fld
 from tuitune.core.recipe.method_sections import FreezeSection, LoraSection, PromptSection, QuantizationSection
 from tuitune.core.recipe.methods import METHODS, OPTIONAL_SECTIONS, PEFT_METHODS, SECTIONS_FOR_METHOD
@@ -282,6 +283,7 @@ class Recipe:
     prompt: PromptSection = field(default_factory=PromptSection)
     data: DataSection = field(default_factory=DataSection)
     train: TrainSection = field(default_factory=TrainSection)
+    eval: EvalSection = field(default_factory=EvalSection)
     distributed: DistributedSection = field(default_factory=DistributedSection)
     output: OutputSection = field(default_factory=OutputSection)
     # Where the recipe was loaded from; relative data/model paths are looked up next to it.
@@ -408,6 +410,7 @@ def section_labels(lang: str = "en") -> dict[str, str]:
         "prompt": "Virtual tokens",
         "data": "Data",
         "train": "Training",
+        "eval": "Evaluation",
         "distributed": "Multi-GPU",
         "output": "Output",
     }
@@ -421,6 +424,7 @@ def section_labels(lang: str = "en") -> dict[str, str]:
         "prompt": "虚拟 token",
         "data": "数据",
         "train": "训练",
+        "eval": "评估",
         "distributed": "多卡",
         "output": "输出",
     }

@@ -17,6 +17,7 @@ from tuitune.core.events import (
     EstimateEvent,
     EvalEvent,
     Event,
+    SampleEvent,
     StartEvent,
     StatusEvent,
     StepEvent,
@@ -70,6 +71,8 @@ class RunHistory:
     estimate: EstimateEvent | None = None  # the memory estimate made once the model's config arrived
     recent: deque[Event] = field(default_factory=lambda: deque(maxlen=LOG_TAIL))
     events_seen: int = 0
+    # The latest `sample` event (step, prompt, answer) per prompt, prompts in the order first seen.
+    samples: dict[str, SampleEvent] = field(default_factory=dict)
 
     def add(self, events: list[dict[str, Any]]) -> list[Event]:
         """Fold events (parsed JSON lines) in; returns those worth telling the user about (done, error).
@@ -92,6 +95,8 @@ class RunHistory:
                 self.eval_loss.add(e.step, e.eval_loss)
                 if _finite(e.eval_loss) and (self.best_eval_loss is None or e.eval_loss < self.best_eval_loss):
                     self.best_eval_loss = float(e.eval_loss)
+            elif isinstance(e, SampleEvent) and isinstance(e.step, int):
+                self.samples[str(e.prompt or "")] = e
             elif isinstance(e, StatusEvent):
                 self.status = str(e.status or "")
                 self.message = str(e.message or "")
@@ -100,6 +105,7 @@ class RunHistory:
                 if isinstance(e.resumed_from, int):
                     for series in (self.train_loss, self.eval_loss, self.lr, self.grad_norm):
                         series.cut_after(e.resumed_from)
+                    self.samples = {p: s for p, s in self.samples.items() if s.step <= e.resumed_from}
                 self.error = self.done = None
             elif isinstance(e, DownloadEvent):
                 self.download = e

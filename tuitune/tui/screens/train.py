@@ -27,6 +27,7 @@ from tuitune.tui.widgets.hub_status import download_line
 from tuitune.tui.widgets.loss_chart import LossChart
 from tuitune.tui.widgets.run_devices import RunDevices
 from tuitune.tui.widgets.run_gauges import RunGauges
+from tuitune.tui.widgets.sample_answers import SampleAnswers
 
 REDRAW_S = 0.25  # at most four redraws a second
 CHART_S = 0.5  # and two of the chart
@@ -99,6 +100,7 @@ class TrainScreen(TuituneScreen):
                     with Vertical(id="side"):
                         yield RunGauges(self.lang)
                         yield RunDevices(self.lang)
+                yield SampleAnswers(self.lang, id="samples")
                 yield Static("", id="problem")
                 yield Static("", id="log")
             with Horizontal(id="actions"):
@@ -150,6 +152,7 @@ class TrainScreen(TuituneScreen):
         self._draw_chart_if_due()
         self.query_one(RunGauges).show(history)
         self.query_one(RunDevices).show(history)
+        self.query_one(SampleAnswers).show(history.samples)
         self._draw_progress(attached)
         self._draw_problem(attached)
         self._draw_log(attached)
