@@ -100,6 +100,10 @@ class HardwareScreen(TuituneScreen):
 
     # ------------------------------------------------------------------ layout
 
+    # Nothing is focused until the controls are mounted and the model field takes focus: focusing the
+    # machine strip first would show its own keys in the first frame's footer and hide ^q Quit at 80x24.
+    AUTO_FOCUS = ""
+
     def compose_body(self) -> ComposeResult:
         yield MachinePanel(self.lang, id="machine")
         with Horizontal(id="hw-main"):
