@@ -33,6 +33,7 @@ class LossChart(PlotextPlot):
         self._drawn_key: tuple | None = None
         self._version = 0
         self._strips: list[Strip] = []
+        self._built: dict[tuple, list[Strip]] = {}  # (size, version, theme) -> strips, the last two sizes
         self._drawn_width = -1  # the width the series were shrunk for
 
     def show(self, history: RunHistory | None) -> None:
@@ -50,8 +51,15 @@ class LossChart(PlotextPlot):
         """Lines of the plot, built once per new data, size or theme, not per repaint."""
         key = (self.size, self._version, self.app.theme)
         if key != self._drawn_key:
-            self._strips = self._build_strips()
-            self._drawn_key = key
+            # The last two sizes are kept: `l` (the log shown or hidden) switches between two heights.
+            strips = self._built.get(key)
+            if strips is None:
+                strips = self._build_strips()
+                self._built = {k: v for k, v in self._built.items() if k[1:] == key[1:]}
+                while len(self._built) >= 2:
+                    self._built.pop(next(iter(self._built)))
+                self._built[key] = strips
+            self._strips, self._drawn_key = strips, key
         if y < len(self._strips):
             return self._strips[y]
         return Strip.blank(self.size.width)
