@@ -36,7 +36,8 @@ def default_lang() -> str:
     return "en"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: bool = True) -> argparse.ArgumentParser:
+    """The whole parser; without `commands`, only the app's own options (no command module imported)."""
     parser = argparse.ArgumentParser(
         prog="tuitune",
         description="Fine-tune large language models from a terminal. Without a subcommand, opens the app.",
@@ -46,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run", metavar="NAME", help="open the app on this run (reattach to its training)")
     parser.add_argument("--runs-dir", default="runs", help="where runs live (default: ./runs)")
     parser.add_argument("--version", action="version", version="tuitune " + _version())
+    if not commands:
+        return parser
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
@@ -64,8 +67,9 @@ def _version() -> str:
 def main(argv: list[str] | None = None) -> int:
     from tuitune.core.errors import UserError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _app_args(argv)
+    if args is None:
+        args = build_parser().parse_args(argv)
     if args.lang is None:
         args.lang = default_lang()
     try:
@@ -91,6 +95,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _app_args(argv: list[str] | None) -> argparse.Namespace | None:
+    """`tuitune` (maybe with app options) parsed without importing the twelve command modules, which
+    cost the app's first frame tens of ms; None when argv names a command, asks for help or has
+    anything the app options do not take (then the whole parser answers, errors included)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") or a.startswith("--h") for a in argv):
+        return None
+    args, rest = build_parser(commands=False).parse_known_args(argv)
+    if rest:
+        return None
+    args.command = None
+    return args
 
 
 if __name__ == "__main__":

@@ -300,3 +300,27 @@ async def test_ctrl_f_goes_to_the_suggestions_and_enter_applies_one(make_app, fa
         assert f"{format_bytes(est.train_peak_bytes)} of 24.0 GiB on a 24 GB card: fits" in text_of(app, "#verdict")
         assert "It fits as it is" in str(suggestions.get_option_at_index(0).prompt)
         assert "3 settings differ" in text_of(app, "#pending")
+
+
+async def test_controls_are_built_after_the_first_frame_and_take_focus(make_app, monkeypatch):
+    """The opening screen paints first (its footer with ^q Quit, nothing focused), then builds the
+    controls and focuses the model field (bench/cold_start.py)."""
+    from tuitune.tui.screens.hardware import HardwareScreen
+
+    mounted_after_frame = []
+    mount = HardwareScreen._mount_controls
+
+    async def recording(self):
+        mounted_after_frame.append(self.app.first_frame_shown)
+        await mount(self)
+
+    monkeypatch.setattr(HardwareScreen, "_mount_controls", recording)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: bool(app.screen.query("#controls")), 30, "the controls")
+        assert mounted_after_frame == [True]
+        editor = controls(app).row("model.name_or_path").editor
+        await wait_for(pilot, lambda: app.focused is editor, 10, "the model field focused")
+        late = []
+        app.after_first_frame(lambda: late.append(True))  # after the first frame: at the next refresh
+        await wait_for(pilot, lambda: late == [True], 10, "a callback asked for after the first frame")

@@ -42,3 +42,25 @@ def test_screen_modules_import_light(mode):
 def test_core_modules_used_by_the_tui_never_import_textual():
     loaded = _loaded_after("import tuitune.core.recipe, tuitune.core.errors")
     assert not {m for m in loaded if m == "textual" or m.startswith("textual.")}
+
+
+def test_opening_the_app_does_not_import_the_command_modules(monkeypatch):
+    """`tuitune` alone parses its options without the twelve subcommand modules (first frame);
+    a subcommand, --help or a wrong word still gets the whole parser."""
+    from tuitune import cli
+
+    seen = {}
+    monkeypatch.setattr("tuitune.tui.app.run_app", lambda **kw: seen.update(kw) or 0)
+    code = (
+        "import sys; from tuitune import cli; import tuitune.tui.app as a; "
+        "a.run_app = lambda **kw: 0; cli.main(['--lang', 'zh', '--run', 'train'])"
+    )
+    loaded = _loaded_after(code)
+    assert "tuitune.cli" in loaded
+    assert not {m for m in loaded if m.startswith("tuitune.commands.")}
+    assert cli.main(["--lang", "zh", "--no-mouse"]) == 0
+    assert seen == {"lang": "zh", "mouse": False, "run": None, "runs_dir": "runs"}
+    loaded = _loaded_after("from tuitune import cli; cli.build_parser()")
+    assert "tuitune.commands.train" in loaded  # the check itself works: the whole parser imports them
+    with pytest.raises(SystemExit):
+        cli.main(["nosuchcommand"])

@@ -257,8 +257,27 @@ async def test_chart_reads_at_3_and_30000_steps(make_app, tmp_path):
                 assert xs == [1, 2, 3]
             else:
                 assert 50 < len(xs) <= 2 * chart.size.width + 2 and xs[0] == 1 and xs[-1] == n
-            text = chart.plt.build()
+            lines = [chart.render_line(y) for y in range(chart.size.height)]
+            text = chart.plt.build()  # plotext's own ANSI text of the same figure
             assert ("30k" in text) if n > 3 else ("3" in text)
+            _assert_drawn_as_plotext(lines, text, chart.size.width)
+
+
+def _assert_drawn_as_plotext(strips, ansi: str, width: int) -> None:
+    """The chart's strips (built from plotext's matrix) hold the characters and colours that plotext's
+    ANSI text, read back by rich, gives cell by cell."""
+    from rich.console import Console
+    from rich.segment import Segment
+    from rich.text import Text
+
+    console = Console(width=width, color_system="truecolor", legacy_windows=False)
+    expected = Text.from_ansi(ansi).split("\n")
+    assert len(expected) == len(strips) and strips
+    for strip, line in zip(strips, expected, strict=True):
+        want = [(c, seg.style) for seg in line.render(console) for c in seg.text]
+        got = [(c, seg.style) for seg in Segment.simplify(list(strip)) for c in seg.text]
+        assert "".join(c for c, _ in got) == "".join(c for c, _ in want)
+        assert got == want
 
 
 @pytest.mark.parametrize(("kind", "words"), [("nan", "NaN"), ("oom", "out of memory")])

@@ -78,6 +78,8 @@ class TuituneApp(App[int]):
         self.theme = DEFAULT_THEME
         # The run the Train screen shows, followed by an app-level thread whichever screen is up.
         self.follower = RunFollower(self)
+        self.first_frame_shown = False
+        self._after_first_frame: list[Any] = []
         localize_bindings(self, lang)
 
     # ------------------------------------------------------------------ the current recipe
@@ -135,6 +137,21 @@ class TuituneApp(App[int]):
         else:  # after the first frame: is a run still training here? (reopening mid-run)
             self.call_after_refresh(self.run_worker, self._find_live_run, thread=True, group="find-live-run",
                                     exit_on_error=False)
+
+    def after_first_frame(self, callback: Any) -> None:
+        """Call `callback` once the app's first frame is on the terminal (at once after a refresh if it
+        is already). Screens put their slow parts here so they do not hold up the first paint."""
+        if self.first_frame_shown:
+            self.call_after_refresh(callback)
+        else:
+            self._after_first_frame.append(callback)
+
+    def on_ready(self) -> None:
+        """Textual's Ready: the first frame has been painted."""
+        self.first_frame_shown = True
+        callbacks, self._after_first_frame = self._after_first_frame, []
+        for callback in callbacks:
+            self.call_later(callback)
 
     # ------------------------------------------------------------------ the followed run
 

@@ -100,6 +100,10 @@ class HardwareScreen(TuituneScreen):
 
     # ------------------------------------------------------------------ layout
 
+    # Nothing is focused until the controls are mounted and the model field takes focus: focusing the
+    # machine strip first would show its own keys in the first frame's footer and hide ^q Quit at 80x24.
+    AUTO_FOCUS = ""
+
     def compose_body(self) -> ComposeResult:
         yield MachinePanel(self.lang, id="machine")
         with Horizontal(id="hw-main"):
@@ -128,7 +132,7 @@ class HardwareScreen(TuituneScreen):
         # This is the screen the app opens on: its first frame (the machine strip, the panels) is
         # painted before the ~0.1 s the controls' selects take to build, and before reading package
         # metadata or importing the estimator, which would compete with the paint for the GIL.
-        self.call_after_refresh(self._mount_controls)
+        self.app.after_first_frame(self._mount_controls)  # type: ignore[attr-defined]
         self._live_timer = self.set_interval(LIVE_EVERY_S, self._live_tick)
 
     async def _mount_controls(self) -> None:
