@@ -1,13 +1,18 @@
-"""Training throughput: tuitune's path against a plain transformers Trainer + PEFT LoRA baseline.
+"""Training throughput: tuitune's path against two peers, a plain transformers Trainer + PEFT LoRA
+baseline and TRL's SFTTrainer.
 
 Same model (the demo SmolLM2-135M-Instruct by default), same data (an alpaca-shaped mix of short
 and long rows generated here), same LoRA settings, batch size and number of optimizer steps, in one
-run. Prints non-padding tokens per second of each and the ratio.
+run. Prints non-padding tokens per second of each and the ratio to the baseline.
 
+    pip install -e '.[bench]'     # TRL, for the SFTTrainer rows (skipped with a note without it)
     PYTHONPATH=. python bench/throughput.py [--steps 8] [--repeats 2] [--batch-size 4] [--cutoff 512]
 
 The baseline is what a hand-written script usually does: tokenize, pad each random batch to its
 longest row (DataCollatorForSeq2Seq), fp32, logits over the whole vocabulary at every position.
+TRL's SFTTrainer is set up as its docs recommend for speed: packing (best-fit decreasing, which
+implies padding-free batches with position ids), completion-only loss, fp32 and bf16 (the Trainer's
+CPU autocast); it gets the very token ids and trained positions the other two get.
 What tuitune does differently (the same engine code `tuitune train` runs):
 - no padding to speak of: batches of similar length (length-grouped, seeded per epoch), or packed
   rows with position ids (no attention mask, no cross-attention);
@@ -117,7 +122,80 @@ def run_baseline(model_path: str, data_path: Path, args) -> dict:
     return {"tokens_per_s": window_rate(points[1:]), "tokens": points[-1][1], "padding_share": padded_share}
 
 
+TRL_MISSING = "TRL is not installed: SFTTrainer rows skipped (pip install -e '.[bench]' adds it)"
+
+
+def trl_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("trl") is not None
+
+
+def trl_version() -> str:
+    from importlib.metadata import version
+
+    return version("trl")
+
+
+def run_trl(model_path: str, data_path: Path, args, precision: str) -> dict:
+    """TRL's SFTTrainer: packing + padding-free + completion-only loss, same LoRA, rows and steps."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    from tuitune.core.data import encode_examples, load_examples
+    from tuitune.core.models import load_tokenizer
+
+    tok = load_tokenizer(model_path)
+    encoded, _ = encode_examples(load_examples(str(data_path)).examples, tok, args.cutoff)
+    # Pre-tokenized: TRL keeps input_ids as given and turns completion_mask into labels (-100 elsewhere),
+    # so the three runs train on the same tokens and the same positions.
+    rows = Dataset.from_list([
+        {"input_ids": e.input_ids, "completion_mask": [int(label != -100) for label in e.labels]} for e in encoded
+    ])
+    torch.manual_seed(args.seed)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    model.config.use_cache = False
+    config = SFTConfig(
+        output_dir=str(data_path.parent / f"trl-{precision}"), max_steps=args.steps,
+        per_device_train_batch_size=args.batch_size, learning_rate=args.lr, lr_scheduler_type="constant",
+        logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True, use_cpu=True, seed=args.seed,
+        bf16=precision == "bf16", max_length=args.cutoff, packing=True, packing_strategy="bfd",
+        padding_free=True, completion_only_loss=True,
+    )
+    points: list[tuple[float, int]] = []
+    batches: list[int] = []  # real tokens per batch, in order (padding-free: every token is real)
+
+    class Clock(TrainerCallback):
+        def on_train_begin(self, *a, **k):
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, a, state, control, **k):
+            points.append((time.perf_counter() - self.t0, sum(batches[: state.global_step])))
+
+    trainer = SFTTrainer(
+        model=model, args=config, train_dataset=rows, processing_class=tok, callbacks=[Clock()],
+        peft_config=LoraConfig(task_type="CAUSAL_LM", r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.0,
+                               target_modules="all-linear"),
+    )
+    collate = trainer.data_collator  # TRL refuses a custom collator with padding-free: wrap its own to count
+
+    def counting(features):
+        batch = collate(features)
+        mask = batch.get("attention_mask")
+        batches.append(int(mask.sum()) if mask is not None else int(batch["input_ids"].numel()))
+        return batch
+
+    trainer.data_collator = counting
+    trainer.train()
+    return {"tokens_per_s": window_rate(points[1:]), "tokens": points[-1][1]}
+
+
 # tuitune's recipes for the same job: (label, data.packing, train.mixed_precision).
+TRL_LABELS = {"no": "TRL SFTTrainer fp32, packed, padding-free",
+              "bf16": "TRL SFTTrainer bf16 autocast, packed, padding-free"}
 VARIANTS = [
     ("tuitune fp32, length-grouped batches", False, "no"),
     ("tuitune bf16 autocast, packed rows", True, "bf16"),
@@ -177,12 +255,17 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from tuitune.core.models.precision import cpu_bf16_native
     from tuitune.core.models import resolve_model
+    from tuitune.core.models.precision import cpu_bf16_native
 
-    variants = [v for v in VARIANTS if v[2] != "bf16" or cpu_bf16_native()]
+    bf16 = cpu_bf16_native()
+    variants = [v for v in VARIANTS if v[2] != "bf16" or bf16]
+    peers = [(TRL_LABELS[p], p) for p in ("no", "bf16") if p != "bf16" or bf16] if trl_available() else []
+    if not peers:
+        print(TRL_MISSING, file=sys.stderr)
     model_path = str(resolve_model(args.model).path)
-    rounds: dict[str, list[dict]] = {"baseline": [], **{label: [] for label, _, _ in variants}}
+    rounds: dict[str, list[dict]] = {"baseline": [], **{label: [] for label, _ in peers},
+                                     **{label: [] for label, _, _ in variants}}
     with tempfile.TemporaryDirectory(prefix="tuitune-bench-") as tmp:
         data_path = Path(tmp) / "alpaca_like.jsonl"
         with open(data_path, "w") as f:
@@ -193,6 +276,8 @@ def main() -> int:
             work.mkdir()
             (work / data_path.name).write_bytes(data_path.read_bytes())
             rounds["baseline"].append(run_baseline(model_path, work / data_path.name, args))
+            for label, precision in peers:
+                rounds[label].append(run_trl(model_path, work / data_path.name, args, precision))
             for k, (label, packing, precision) in enumerate(variants):
                 rounds[label].append(run_tuitune(model_path, work / data_path.name, args, packing, precision, f"v{k}"))
             print(f"round {i + 1}: " + ", ".join(f"{name} {r[-1]['tokens_per_s']:.1f}" for name, r in rounds.items()),
@@ -205,15 +290,19 @@ def main() -> int:
         "padding_share_baseline": rounds["baseline"][0]["padding_share"],
         "tokens_per_s": median, "ratio": {name: v / base for name, v in median.items() if name != "baseline"},
         "per_round": {name: [r["tokens_per_s"] for r in rs] for name, rs in rounds.items()},
+        "trl": trl_version() if peers else TRL_MISSING,
     }
     if args.json:
         print(json.dumps(figures, indent=1))
         return 0
     print(f"model {args.model}, {args.steps} steps of batch {args.batch_size}, cutoff {args.cutoff}, "
-          f"{torch.get_num_threads()} threads, median of {args.repeats} alternating rounds")
+          f"{torch.get_num_threads()} threads, median of {args.repeats} alternating rounds"
+          + (f", TRL {trl_version()}" if peers else ""))
     print(f"{'baseline: Trainer + PEFT LoRA, fp32, padded random batches':58s} {base:7.1f} non-padding tokens/s "
           f"({figures['padding_share_baseline']:.0%} of computed tokens were padding)")
-    for label, _, _ in variants:
+    if not peers:
+        print(TRL_MISSING)
+    for label in [label for label, _ in peers] + [label for label, _, _ in variants]:
         print(f"{label:58s} {median[label]:7.1f} non-padding tokens/s  ratio {median[label] / base:.2f}x")
     return 0
 
