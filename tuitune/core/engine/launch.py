@@ -20,7 +20,7 @@ from pathlib import Path
 from tuitune.core.engine.prepare import check_resumable, prepare_run, run_state
 from tuitune.core.errors import UserError
 from tuitune.core.recipe import Recipe
-from tuitune.core.runs import RunDirectory
+from tuitune.core.runs import RunDirectory, RunLock
 
 WORKER = "tuitune.core.engine.worker"
 
@@ -92,27 +92,49 @@ def start_training(
             )
     lock = run.acquire_lock()
     offset = run.events_path.stat().st_size if run.events_path.exists() else 0
+    process = spawn_trainer(
+        trainer_command(run, resume=resume, nproc=nproc),
+        [lock],
+        run.log_path,
+        f"tuitune train {'--resume ' if resume else ''}{run.path} (nproc {nproc})",
+        {"TUITUNE_LOCK_FD": str(lock.fd)},
+        env,
+    )
+    return Started(run, process, offset)
+
+
+def spawn_trainer(
+    command: list[str],
+    locks: list[RunLock],
+    log_path: Path,
+    header: str,
+    env_extra: dict[str, str],
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen:
+    """Start a trainer in its own session (output appended to log_path) and hand it the runs' locks."""
     try:
         child_env = dict(os.environ if env is None else env)
-        child_env["TUITUNE_LOCK_FD"] = str(lock.fd)
+        child_env.update(env_extra)
         child_env.setdefault("PYTHONUNBUFFERED", "1")
-        with open(run.log_path, "ab") as log, open(os.devnull, "rb") as devnull:
-            log.write(f"\n==== tuitune train {'--resume ' if resume else ''}{run.path} (nproc {nproc})\n".encode())
+        with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
+            log.write(f"\n==== {header}\n".encode())
             log.flush()
             process = subprocess.Popen(
-                trainer_command(run, resume=resume, nproc=nproc),
+                command,
                 stdin=devnull,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own session: no SIGHUP when the terminal closes
-                pass_fds=(lock.fd,),
+                pass_fds=tuple(lock.fd for lock in locks),
                 env=child_env,
                 cwd=os.getcwd(),
             )
-        lock.set_holder(process.pid)
-        run.update_status(pid=process.pid)
+        for lock in locks:
+            lock.set_holder(process.pid)
+            lock.run.update_status(pid=process.pid)
     finally:
-        # Our copy of the descriptor closes; the lock lives on in the child's copy.
-        os.close(lock.fd)
-        lock.fd = -1
-    return Started(run, process, offset)
+        # Our copies of the descriptors close; the locks live on in the child's copies.
+        for lock in locks:
+            os.close(lock.fd)
+            lock.fd = -1
+    return process

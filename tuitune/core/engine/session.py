@@ -124,6 +124,10 @@ class TrainingSession:
                 self.reporter.close()
                 print(f"error: {e}", file=sys.stderr)
                 return 2
+        return self.train_owned()
+
+    def train_owned(self) -> int:
+        """Train a run this process owns already (run_to_end, or a group that took every run first)."""
         try:
             self.signals.install()
             return self._train()
@@ -137,8 +141,8 @@ class TrainingSession:
                     self.run.stop_path.unlink(missing_ok=True)
                 self.lock.release()
 
-    def _own_run(self) -> None:
-        inherited = os.environ.pop(LOCK_FD_ENV, None)
+    def _own_run(self, inherited: str | None = None) -> None:
+        inherited = inherited or os.environ.pop(LOCK_FD_ENV, None)
         if inherited and self.ranks.world_size > 1:
             pass  # accelerate's launcher process holds the lock it inherited from `tuitune train`
         elif inherited:
@@ -160,10 +164,9 @@ class TrainingSession:
         import torch
 
         from tuitune.core.engine.arguments import check_before_loading, training_arguments
-        from tuitune.core.engine.build import build_model
         from tuitune.core.engine.callbacks import ControlCallback, EventsCallback
         from tuitune.core.engine.collate import batching, features
-        from tuitune.core.engine.trainer import StepCounters, TuituneTrainer
+        from tuitune.core.engine.trainer import StepCounters
         from tuitune.core.models.loading import pick_device
 
         recipe = self.run.load_recipe()
@@ -179,11 +182,7 @@ class TrainingSession:
             self.reporter.warning("no checkpoint to resume from: starting from step 0")
 
         self.reporter.status("loading", f"loading {recipe.model.name_or_path}")
-        from transformers import set_seed
-
-        set_seed(recipe.train.seed)  # adapter initialisation is random too: the same seed repeats a run
-        device_map = {"": torch.cuda.current_device()} if device == "cuda" and recipe.method.type == "qlora" else None
-        built = build_model(recipe, device, device_map=device_map)
+        built = self._build_model(recipe, device)
         for note in built.notes:
             self.reporter.warning(note)
         if self._stopping():
@@ -229,14 +228,14 @@ class TrainingSession:
             },
             device,
         )
-        trainer = TuituneTrainer(
+        trainer = self._make_trainer(
             model=built.model,
             args=args,
             train_dataset=train_rows,
             eval_dataset=eval_rows or None,
             data_collator=collator,
             processing_class=built.tokenizer,
-            callbacks=[control, events],
+            callbacks=[*self._extra_callbacks(), control, events],
             counters=counters,
         )
         self._trainer = trainer
@@ -264,6 +263,26 @@ class TrainingSession:
         self.reporter.status("done", f"finished {self.step} steps", step=self.step, output=str(target),
                              best_eval_loss=events.best_eval_loss, train_loss=train_loss)
         return 0
+
+    # ---- what a group job (engine.together) replaces: the model, the Trainer, extra callbacks
+
+    def _build_model(self, recipe: Any, device: str) -> Any:
+        import torch
+        from transformers import set_seed
+
+        from tuitune.core.engine.build import build_model
+
+        set_seed(recipe.train.seed)  # adapter initialisation is random too: the same seed repeats a run
+        device_map = {"": torch.cuda.current_device()} if device == "cuda" and recipe.method.type == "qlora" else None
+        return build_model(recipe, device, device_map=device_map)
+
+    def _make_trainer(self, **kwargs: Any) -> Any:
+        from tuitune.core.engine.trainer import TuituneTrainer
+
+        return TuituneTrainer(**kwargs)
+
+    def _extra_callbacks(self) -> list[Any]:
+        return []
 
     def _save(self, trainer: Any, target: Path) -> None:
         """Save into a temporary folder and rename it, so adapter/ or model/ is never half written."""

@@ -70,11 +70,15 @@ def trained_positions_loss(causal_lm: Any, inputs: dict[str, Any], num_items_in_
     label, so projecting them is wasted work. Same value as the model's own loss: shifted labels,
     summed cross-entropy divided by the trained tokens of the whole (accumulated) batch.
     """
-    labels = inputs["labels"]
-    targets = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=-100)  # position t predicts label t+1
-    keep = targets != -100
     model_inputs = {k: inputs[k] for k in ("input_ids", "attention_mask", "position_ids") if k in inputs}
     hidden = causal_lm.get_decoder()(**model_inputs, use_cache=False).last_hidden_state
+    return head_loss(causal_lm, hidden, inputs["labels"], num_items_in_batch)
+
+
+def head_loss(causal_lm: Any, hidden: torch.Tensor, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
+    """trained_positions_loss from the decoder's last hidden states (a fused group step has them)."""
+    targets = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=-100)  # position t predicts label t+1
+    keep = targets != -100
     logits = causal_lm.lm_head(hidden[keep]).float()
     loss = torch.nn.functional.cross_entropy(logits, targets[keep], reduction="sum")
     if num_items_in_batch is None:
@@ -118,19 +122,29 @@ class TuituneTrainer(Trainer):
             return SeededLengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths, seed)
         return super()._get_train_sampler(train_dataset)
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
+    def count_batch(self, inputs: dict[str, Any]) -> None:
+        """Before a training batch's loss: take its token count out of the inputs (the test OOM hook too)."""
         tokens = inputs.pop(NUM_TOKENS, None)
+        step = self.state.global_step + 1
+        if self.counters.fake_oom_step and step == self.counters.fake_oom_step:
+            raise torch.OutOfMemoryError(
+                "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 23.55 GiB "
+                "of which 1.12 GiB is free. Of the allocated memory 20.10 GiB is allocated by PyTorch, "
+                "and 1.90 GiB is reserved by PyTorch but unallocated."
+            )
+        if tokens is not None:
+            self.counters.tokens = self.counters.tokens + tokens
+
+    def note_loss(self, loss: torch.Tensor) -> None:
+        """After a training batch's loss: count a NaN/inf (the control callback stops the run on it)."""
+        self.counters.nonfinite = self.counters.nonfinite + (~torch.isfinite(loss.detach())).sum()
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
         training = model.training
         if training:
-            step = self.state.global_step + 1
-            if self.counters.fake_oom_step and step == self.counters.fake_oom_step:
-                raise torch.OutOfMemoryError(
-                    "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 23.55 GiB "
-                    "of which 1.12 GiB is free. Of the allocated memory 20.10 GiB is allocated by PyTorch, "
-                    "and 1.90 GiB is reserved by PyTorch but unallocated."
-                )
-            if tokens is not None:
-                self.counters.tokens = self.counters.tokens + tokens
+            self.count_batch(inputs)
+        else:
+            inputs.pop(NUM_TOKENS, None)
         causal_lm = plain_causal_lm(model) if training and not return_outputs and "labels" in inputs else None
         if causal_lm is not None and self.label_smoother is None and self.compute_loss_func is None:
             # accelerate applies mixed precision by wrapping model.forward, which this path goes around.
@@ -139,6 +153,5 @@ class TuituneTrainer(Trainer):
         else:
             result = super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
         if training:
-            loss = result[0] if return_outputs else result
-            self.counters.nonfinite = self.counters.nonfinite + (~torch.isfinite(loss.detach())).sum()
+            self.note_loss(result[0] if return_outputs else result)
         return result
