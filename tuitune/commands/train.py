@@ -6,13 +6,15 @@ import argparse
 import signal
 import sys
 
-HELP = "train a recipe (in the background with --detach; continue a run with --resume NAME)"
+HELP = ("train a recipe (in the background with --detach; continue a run with --resume NAME; "
+        "several LoRA recipes on one base with --together)")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     from tuitune.commands._args import add_runs_dir
 
-    parser.add_argument("recipe", nargs="?", metavar="RECIPE", help="a .toml recipe")
+    parser.add_argument("recipes", nargs="*", metavar="RECIPE",
+                        help="a .toml recipe (several with --together)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe key, e.g. --set train.epochs=2 (repeatable)")
     parser.add_argument("--run-dir", default=None, metavar="DIR",
@@ -23,23 +25,29 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_runs_dir(parser)
     parser.add_argument("--nproc", type=int, default=1, metavar="N",
                         help="processes (GPUs) to train with, through accelerate's launcher (default 1)")
+    g = parser.add_argument_group("training together (one base model, one LoRA adapter per recipe)")
+    g.add_argument("--together", action="store_true",
+                   help="train the RECIPEs in one process that loads their base model once")
+    g.add_argument("--schedule", choices=("fused", "round-robin"), default="fused",
+                   help="fused: every job's batch in one forward (default); round-robin: one job per step")
+    g.add_argument("--group", default=None, metavar="NAME", help="the group's name (default: the runs' names)")
 
 
-def _load(args: argparse.Namespace):
+def _load(path: str, overrides: list[str]):
     from tuitune.core import recipe as r
     from tuitune.core.errors import UserError
 
-    recipe, problems = r.load_recipe(args.recipe)
+    recipe, problems = r.load_recipe(path)
     if not problems:
-        problems = r.apply_overrides(recipe, args.overrides)
-        where = "--set" if problems else args.recipe
+        problems = r.apply_overrides(recipe, overrides)
+        where = "--set" if problems else path
     else:
-        where = args.recipe
+        where = path
     if problems:
         for p in problems:
             print(p.format(where), file=sys.stderr)
         raise SystemExit(2)
-    if not args.overrides:
+    if not overrides:
         return recipe
     problems = r.validate(recipe)
     if problems:
@@ -53,13 +61,23 @@ def run(args: argparse.Namespace) -> int:
     from tuitune.core.errors import UserError
     from tuitune.core.runs import find_run
 
+    if args.together or (args.resume and not args.recipes):
+        from tuitune.commands._train_together import run_together
+
+        code = run_together(args, _load)
+        if code is not None:
+            return code
+    if len(args.recipes) > 1:
+        raise UserError(f"{len(args.recipes)} recipes given", "add --together to train them in one process on one "
+                        "base model, or train them one at a time")
+    recipe_path = args.recipes[0] if args.recipes else None
     if args.resume:
-        if args.recipe or args.overrides:
+        if recipe_path or args.overrides:
             raise UserError("--resume continues a run with its own frozen recipe", "drop RECIPE and --set")
         run_dir = find_run(args.resume, runs_dir(args)).path
         started = start_training(None, run_dir, resume=True, nproc=args.nproc)
-    elif args.recipe:
-        started = start_training(_load(args), args.run_dir, nproc=args.nproc)
+    elif recipe_path:
+        started = start_training(_load(recipe_path, args.overrides), args.run_dir, nproc=args.nproc)
     elif args.run_dir:
         if args.overrides:
             raise UserError("--set needs a RECIPE", "tuitune train RECIPE --set key=value")

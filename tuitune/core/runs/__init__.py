@@ -6,6 +6,7 @@
 - lock.py       the flock that marks a run as owned by a trainer
 - listing.py    `list_runs`, `run_choices`, `locate_run` / `find_run` (the one lookup), `delete_run`
 - history.py    `RunHistory`: events folded into what a live view shows
+- follow_many.py `follow_runs`: several runs' events at once (a group trained together)
 """
 
 from tuitune.core.runs.directory import (

@@ -57,6 +57,7 @@ class RunSummary:
     pid: int | None
     live: bool
     error: str | None
+    group: str | None = None  # the group it trains in (`tuitune train --together`), None alone
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(asdict(self))
@@ -307,6 +308,7 @@ class RunDirectory:
             pid=status.get("pid"),
             live=live,
             error=status.get("error"),
+            group=_group_name(status),
         )
 
 
@@ -320,6 +322,11 @@ def read_run(path: str | Path) -> RunDirectory:
 def open_finished_run(path: str | Path) -> RunDirectory:
     """Like read_run, but also require the trained result (adapter/ or model/)."""
     return read_run(path).require_result()
+
+
+def _group_name(status: dict[str, Any]) -> str | None:
+    group = status.get("group")
+    return str(group.get("name")) if isinstance(group, dict) and group.get("name") else None
 
 
 def _is_trainer(pid: int) -> bool:
