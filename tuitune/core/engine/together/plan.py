@@ -63,8 +63,11 @@ def _value(recipe: Recipe, key: str) -> Any:
     return value
 
 
-def check_together(recipes: list[Recipe], schedule: str = "fused", name: str | None = None) -> GroupPlan:
-    """The group plan, or a UserError naming the recipe and the key that cannot train together."""
+def check_together(
+    recipes: list[Recipe], schedule: str = "fused", name: str | None = None, *, distinct_runs: bool = True
+) -> GroupPlan:
+    """The group plan, or a UserError naming the recipe and the key that cannot train together.
+    distinct_runs=False lets a recipe repeat (a memory estimate writes no run folders)."""
     if len(recipes) < 2:
         raise UserError("--together needs at least two recipes", "tuitune train a.toml b.toml --together")
     if len(recipes) > MAX_JOBS:
@@ -91,7 +94,7 @@ def check_together(recipes: list[Recipe], schedule: str = "fused", name: str | N
                     f"set {key} = {a!r} in {recipe_label(r)}, or train it alone",
                 )
     folders: dict[Path, Recipe] = {}
-    for r in recipes:
+    for r in recipes if distinct_runs else []:
         folder = (Path(r.output.runs_dir).expanduser() / r.name).resolve()
         if folder in folders:
             raise UserError(

@@ -9,6 +9,7 @@ Exit code: the worst of the jobs' (0 done or stopped, 1 failed, 2 a recipe or da
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -50,8 +51,8 @@ class _JobSignals:
 class JobSession(TrainingSession):
     """One run of the group, trained by the engine's session on the group's model."""
 
-    def __init__(self, run: RunDirectory, group: GroupSession, index: int, resume: bool) -> None:
-        super().__init__(run, resume=resume)
+    def __init__(self, run: RunDirectory, group: GroupSession, index: int, resume: bool, data: Any = None) -> None:
+        super().__init__(run, resume=resume, data=data)
         self.group = group
         self.index = index
         self.adapter = adapter_name(index)
@@ -77,10 +78,30 @@ class JobSession(TrainingSession):
 
 
 class GroupSession:
-    def __init__(self, runs: list[RunDirectory], resume: bool = False, lock_fds: list[str] | None = None) -> None:
+    """The runs of one group in one process.
+
+    data: per job, rows already prepared (estimate --measure passes the heaviest); thread_context: a
+    context manager each job's thread runs in (the CPU memory tracker); batch_observer(job, batch):
+    called with every training batch; on_built(group_model): once the base and adapters are built.
+    """
+
+    def __init__(
+        self,
+        runs: list[RunDirectory],
+        resume: bool = False,
+        lock_fds: list[str] | None = None,
+        *,
+        data: list[Any] | None = None,
+        thread_context: Any = None,
+        batch_observer: Any = None,
+        on_built: Any = None,
+    ) -> None:
         self.runs = runs
         self.signals = StopSignals()
-        self.jobs = [JobSession(run, self, i, resume) for i, run in enumerate(runs)]
+        self.jobs = [JobSession(run, self, i, resume, (data or [None] * len(runs))[i]) for i, run in enumerate(runs)]
+        self.thread_context = thread_context or contextlib.nullcontext
+        self.batch_observer = batch_observer
+        self.on_built = on_built
         self.lock_fds = lock_fds or [None] * len(runs)
         group = group_of(runs[0]) or {}
         self.name = group.get("name") or "+".join(r.name for r in runs)
@@ -128,11 +149,12 @@ class GroupSession:
         return max(job.exit_code if job.exit_code is not None else 1 for job in self.jobs)
 
     def _job_thread(self, job: JobSession) -> None:
-        self.turns.begin(job)
-        try:
-            job.exit_code = job.train_owned()
-        finally:
-            self.turns.leave(job)
+        with self.thread_context():
+            self.turns.begin(job)
+            try:
+                job.exit_code = job.train_owned()
+            finally:
+                self.turns.leave(job)
 
     def stop_requested(self) -> bool:
         """Whether someone asked any run of the group to stop (its stop file; checked twice a second)."""
@@ -168,6 +190,8 @@ class GroupSession:
 
             device_map = {"": torch.cuda.current_device()}
         self.model = build_group(recipes, device, device_map)
+        if self.on_built is not None:
+            self.on_built(self.model)
         if self.schedule == "fused":
             self.causal_lm = plain_causal_lm(self.model.model)
             self.routing = install_routing(self.model.model) if self.causal_lm is not None else None

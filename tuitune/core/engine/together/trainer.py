@@ -28,6 +28,12 @@ class JobTrainer(TuituneTrainer):
         inputs = self._prepare_inputs(inputs)
         return group.submit(self.job, self, inputs, num_items_in_batch)
 
+    def count_batch(self, inputs: dict[str, Any]) -> None:
+        observer = self.job.group.batch_observer
+        if observer is not None:
+            observer(self.job, inputs)
+        super().count_batch(inputs)
+
     def loss_divisor(self, num_items_in_batch: Any) -> int:
         """What Trainer.training_step divides the loss by for gradient accumulation (1 when the loss
         is already a mean over the whole accumulated batch's tokens)."""
