@@ -24,7 +24,8 @@ HEAVY = {"torch", "transformers", "peft", "datasets", "bitsandbytes", "accelerat
 UI = {"textual"}
 # Modules of the trainer process that subclass or call torch/transformers at module level (the
 # Trainer, its callbacks, the collator); everything else imports them inside functions.
-HEAVY_BY_DESIGN = {"tuitune.core.engine.callbacks", "tuitune.core.engine.collate", "tuitune.core.engine.trainer"}
+HEAVY_BY_DESIGN = {"tuitune.core.engine.callbacks", "tuitune.core.engine.collate", "tuitune.core.engine.trainer",
+                   "tuitune.core.engine.together.trainer"}
 CORE_MODULES = sorted(m.name for m in pkgutil.walk_packages(tuitune.core.__path__, "tuitune.core."))
 LIGHT_MODULES = [m for m in CORE_MODULES if m not in HEAVY_BY_DESIGN]
 

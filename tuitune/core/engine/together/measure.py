@@ -8,6 +8,8 @@ memory.probe, entered in every job's thread; on a GPU `torch.cuda.max_memory_all
 
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -98,7 +100,8 @@ def measure_together(recipes: list[Recipe], device: str | None = None, schedule:
 
         session = GroupSession(runs, data=data, thread_context=meter.thread_context, batch_observer=observe,
                                on_built=loaded)
-        code = session.run_to_end()
+        with contextlib.redirect_stdout(io.StringIO()):  # the Trainers' log lines (the CLI prints JSON there)
+            code = session.run_to_end()
         result.train_peak_bytes = meter.peak()
         if code != 0:
             result.failure = _failure(runs)
