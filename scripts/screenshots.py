@@ -249,6 +249,27 @@ def finished_run() -> dict:
     return {"runs_dir": _run_folder("finished-demo", upto_step=None), "run": "finished-demo"}
 
 
+def group_in_progress() -> dict:
+    """Three runs trained together (tests/group_runs.py: written events, made-up numbers), 70 steps in;
+    this process holds their locks as the group's trainer would."""
+    import tempfile
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from group_runs import write_group
+
+    runs = Path(tempfile.mkdtemp(prefix="tuitune-shots-")) / "runs"
+    _held_locks.extend(run.acquire_lock() for run in write_group(runs, upto=70))
+    return {"runs_dir": runs, "run": "qa-r8"}
+
+
+async def pick_two_recipes(pilot) -> None:
+    """Train: g, then the quickstart and its Chinese twin picked in the train-together dialog."""
+    await pilot.press("g")
+    await pilot.pause(0.3)
+    await pilot.press("down", "down", "space", "down", "space")
+    await pilot.pause(0.3)
+
+
 SHOTS = [
     Shot("hardware", "hardware", steps=[llama_qlora]),
     Shot("dataset", "dataset"),
@@ -261,6 +282,9 @@ SHOTS = [
     Shot("train-done", "train", app_kwargs=finished_run),
     Shot("train-80x24", "train", size=(80, 24), app_kwargs=run_in_progress),
     Shot("train-new", "train", steps=[load_quickstart_here]),
+    Shot("train-group", "train", app_kwargs=group_in_progress),
+    Shot("train-group-80x24", "train", size=(80, 24), app_kwargs=group_in_progress),
+    Shot("train-together", "train", steps=[pick_two_recipes]),
     Shot("runs", "runs", runs=True, steps=[diff_runs]),
     Shot("chat", "chat", runs=True, steps=[chat_side_by_side]),
     Shot("chat-eval", "chat", runs=True, steps=[evaluate_run]),
@@ -302,8 +326,8 @@ async def settle(pilot) -> None:
             break
         await pilot.pause(0.05)
     # Not the workers waiting on an open dialog: they finish when the user answers.
-    # Nor the one following a live run: it ends with the run.
-    busy = [w for w in app.workers if not w.group.endswith("-dialog") and w.group != "run-tail"]
+    # Nor the ones following a live run or group: they end with the run.
+    busy = [w for w in app.workers if not w.group.endswith("-dialog") and w.group not in ("run-tail", "group-tail")]
     if busy:  # (an empty list would mean "all workers" to wait_for_complete)
         await app.workers.wait_for_complete(busy)
     await pilot.pause(0.2)

@@ -422,6 +422,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "dialog.hint": ("Hint: {hint}", "提示：{hint}"),
 }
 
+from tuitune.tui.i18n_together import STRINGS_TOGETHER  # noqa: E402 - a feature's strings, kept beside
+
+STRINGS.update(STRINGS_TOGETHER)
+
 # Memory components in Chinese; in English the estimator's own COMPONENT_LABELS are shown.
 MEMORY_PARTS_ZH = {
     "weights": "基础权重",
