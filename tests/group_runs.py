@@ -48,7 +48,7 @@ def write_group(runs_dir: Path, upto: int | None = None, schedule: str = "fused"
                         tokens_per_s=460.0, elapsed_s=3.0 * step, eta_s=3.0 * (steps - step), memory=MEMORY)
             if last == steps:
                 w.write("done", time=clock, steps=steps, train_loss=loss_at(steps, start, i), best_eval_loss=None,
-                        duration_s=3.0 * steps, output=str(run.adapter_dir))
+                        duration_s=3.0 * steps, output=f"runs/{name}/adapter")  # as a user sees it
                 w.write("status", time=clock, status="done", message=f"finished {steps} steps")
         status = {"status": "done" if last == steps else "training", "name": name, "method": "lora",
                   "model": "HuggingFaceTB/SmolLM2-135M-Instruct", "step": last, "max_steps": steps,

@@ -380,7 +380,7 @@ class TrainScreen(TuituneScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "next_in_group":
-            return bool(self.query_one(GroupView).members) or None  # hidden from the footer when alone
+            return bool(self.query_one(GroupView).members)  # False: not in the footer, no action, when alone
         return True
 
     def action_next_in_group(self) -> None:
