@@ -37,17 +37,18 @@ def model_dir(tiny_model_dir, tmp_path_factory):
     return pretrained_tiny_dir(tiny_model_dir, tmp_path_factory)
 
 
-def two_recipes(root, model_dir, runs, dropout=0.0, **train):
+def two_recipes(root, model_dir, runs, dropout=0.0, max_steps=None, **train):
     """Job a: rank 4 on q/v, batch 2 x accumulation 2; job b: rank 8 on q/v/o, batch 3, other data."""
     a_data = write_jsonl(root / "a.jsonl", FACTS, repeat=3)
     b_data = write_jsonl(root / "b.jsonl", MORE, repeat=3)
     a = write_recipe(root / "a.toml", model_dir, a_data, runs, "a",
                      lora={"r": 4, "dropout": dropout, "target_modules": ["q_proj", "v_proj"]},
-                     train={"max_steps": 6, "logging_steps": 1, "seed": 3, "learning_rate": 3e-3,
+                     train={"max_steps": max_steps or 6, "logging_steps": 1, "seed": 3, "learning_rate": 3e-3,
                             "gradient_accumulation": 2, **train})
     b = write_recipe(root / "b.toml", model_dir, b_data, runs, "b",
                      lora={"r": 8, "dropout": dropout, "target_modules": ["q_proj", "v_proj", "o_proj"]},
-                     train={"max_steps": 8, "logging_steps": 1, "seed": 11, "learning_rate": 2e-3, "batch_size": 3,
+                     train={"max_steps": max_steps or 8, "logging_steps": 1, "seed": 11, "learning_rate": 2e-3,
+                            "batch_size": 3,
                             **train})
     return [load_recipe(p)[0] for p in (a, b)]
 
@@ -221,3 +222,26 @@ def test_a_failed_fused_step_fails_every_job_in_it():
 
     run_threads(turns, jobs, body)
     assert errors == {"a": "out of memory", "b": "out of memory"}
+
+
+@pytest.mark.parametrize("variant", ["dora+rslora", "qlora"])
+def test_dora_and_qlora_jobs_fused_train_as_alone(variant, model_dir, tmp_path):
+    """DoRA goes through peft's own per-adapter code on its rows; QLoRA shares one 4-bit base."""
+    recipes = two_recipes(tmp_path, model_dir, tmp_path / "runs", max_steps=4)
+    if variant == "qlora":
+        for r in recipes:
+            r.method.type = "qlora"
+    else:
+        recipes[1].lora.use_dora = recipes[1].lora.use_rslora = True
+    alone = []
+    for r in recipes:
+        solo = r.copy()
+        solo.output.runs_dir = str(tmp_path / "alone")
+        run = prepare_run(solo)
+        assert train_run(run.path) == 0
+        alone.append(run)
+    runs = prepare_group(check_together(recipes, "fused"))
+    assert train_group([str(r.path) for r in runs]) == 0
+    for solo, grouped in zip(alone, runs, strict=True):
+        assert [x for _, x in losses(grouped)] == pytest.approx([x for _, x in losses(solo)], rel=1e-3, abs=1e-4)
+        assert grouped.has_result()
