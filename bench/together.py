@@ -8,10 +8,12 @@ of each alone and N times the measured peak of one run alone (`estimate --measur
 Speed: non-padding tokens per second over all jobs, for the same jobs trained one after another
 (each alone, the engine's session), together with fused batches, and together round-robin, all in
 this process, one after another in one run. Jobs: the quickstart (identity.jsonl, r=8), its Chinese
-twin (identity_zh.jsonl, r=16) and the quickstart with r=32 and another seed. Timing counts the
-tokens after each job's first step, from the first job's first step to the last job's last step.
+twin (identity_zh.jsonl, r=16) and the quickstart with r=32 and another seed. The window starts once
+every job has logged its first step and ends at the last step. Two rates: per second of this
+process's CPU time (with one torch thread, the work done, whatever else runs on the machine) and per
+second of wall time (what a user waits; only meaningful on a quiet machine).
 
-    PYTHONPATH=. python bench/together.py [--memory-jobs 3 6] [--speed-jobs 3] [--steps 8] [--skip-memory]
+    PYTHONPATH=. python bench/together.py [--memory-jobs 3 6] [--speed-jobs 3] [--steps 8] [--threads 1] [--skip-memory]
 
 Prints figures; asserts nothing. Say the CPU and the load average with them (both are printed).
 """
@@ -80,54 +82,83 @@ def memory(counts: list[int]) -> None:
               f"| {100 * (1 - m.train_peak_bytes / separate_measured):.0f}% |  ({seconds:.0f} s)")
 
 
-def speed(n: int, steps: int) -> None:
+class StepClock:
+    """Polls the runs' events while `target` trains them: process CPU time, wall time and the tokens of
+    all runs each time a step event appears. The window starts once every run has logged its first
+    step (warm-up and loading left out) and ends at the last step event."""
+
+    def __init__(self, runs: list) -> None:
+        self.runs = runs
+        self.marks: list[tuple[float, float, int, bool]] = []  # (cpu s, wall s, tokens, every run started)
+
+    def _read(self) -> tuple[int, int, bool]:
+        from tuitune.core.runs import read_events
+
+        steps, tokens, started = 0, 0, True
+        for run in self.runs:
+            found = [e for e in read_events(Path(run.path) / "events.jsonl")[0] if e["type"] == "step"]
+            steps += len(found)
+            tokens += found[-1]["tokens"] if found else 0
+            started = started and bool(found)
+        return steps, tokens, started
+
+    def run(self, target) -> tuple[float, float, int]:
+        import threading
+
+        done = threading.Event()
+        thread = threading.Thread(target=lambda: (target(), done.set()))
+        thread.start()
+        seen = 0
+        while not done.is_set() or seen < self._read()[0]:
+            steps, tokens, started = self._read()
+            if steps > seen:
+                seen = steps
+                self.marks.append((time.process_time(), time.monotonic(), tokens, started))
+            time.sleep(0.05)
+        thread.join()
+        first = next(m for m in self.marks if m[3])
+        last = self.marks[-1]
+        return last[0] - first[0], last[1] - first[1], last[2] - first[2]
+
+
+def speed(n: int, steps: int, threads: int) -> None:
+    import torch
+
     from tuitune.core.engine.prepare import prepare_run
     from tuitune.core.engine.session import train_run
     from tuitune.core.engine.together.plan import check_together, prepare_group
     from tuitune.core.engine.together.session import train_group
+
+    torch.set_num_threads(threads)
 
     def jobs(runs: Path):
         common = {"train.max_steps": steps, "train.logging_steps": 1, "train.save_steps": 0, "output.runs_dir": runs}
         made = [load("recipes/quickstart.toml", "en-r8", **common),
                 load("recipes/quickstart-zh.toml", "zh-r16", **common),
                 load("recipes/quickstart.toml", "en-r32", **{**common, "lora.r": 32, "train.seed": 7})]
-        return [made[i % 3] if i < 3 else load("recipes/quickstart.toml", f"en-{i}", **{**common, "train.seed": i})
+        return [made[i] if i < 3 else load("recipes/quickstart.toml", f"en-{i}", **{**common, "train.seed": i})
                 for i in range(n)]
 
-    def rate(runs) -> tuple[float, int, float]:
-        from tuitune.core.runs import read_events
-
-        firsts, lasts, tokens = [], [], 0
-        for run in runs:
-            steps_ = [e for e in read_events(Path(run.path) / "events.jsonl")[0] if e["type"] == "step"]
-            firsts.append(steps_[0]["time"])
-            lasts.append(steps_[-1]["time"])
-            tokens += steps_[-1]["tokens"] - steps_[0]["tokens"]
-        wall = max(lasts) - min(firsts)
-        return tokens / wall, tokens, wall
-
-    results = {}
+    results: dict[str, tuple[float, float, int]] = {}
     with tempfile.TemporaryDirectory(prefix="tuitune-bench-together-") as tmp:
         root = Path(tmp)
-        runs = []
-        for recipe in jobs(root / "alone"):
+        cpu = wall = tokens = 0.0
+        for recipe in jobs(root / "alone"):  # one after another: each job's own window, summed
             run = prepare_run(recipe)
-            assert train_run(run.path) == 0
-            runs.append(run)
-        # One after another: each job's own training time, summed (loading between them left out).
-        per = [rate([r]) for r in runs]
-        results["one after another"] = (sum(p[1] for p in per) / sum(p[2] for p in per), sum(p[1] for p in per))
+            c, w, t = StepClock([run]).run(lambda run=run: train_run(run.path))
+            cpu, wall, tokens = cpu + c, wall + w, tokens + t
+        results["one after another"] = (cpu, wall, int(tokens))
         for schedule in ("fused", "round-robin"):
             group = prepare_group(check_together(jobs(root / schedule), schedule))
-            assert train_group([str(r.path) for r in group]) == 0
-            r, tok, _ = rate(group)
-            results[f"together, {schedule}"] = (r, tok)
-    base = results["one after another"][0]
-    print(f"| {n} jobs x {steps} steps | tokens/s (all jobs) | vs one after another |")
-    print("| --- | ---: | ---: |")
-    for name, (r, tok) in results.items():
-        print(f"| {name} | {r:,.1f} | {r / base:.2f}x |")
-    print(json.dumps({k: round(v[0], 1) for k, v in results.items()}))
+            results[f"together, {schedule}"] = StepClock(group).run(
+                lambda group=group: train_group([str(r.path) for r in group]))
+    base_cpu = results["one after another"][2] / results["one after another"][0]
+    base_wall = results["one after another"][2] / results["one after another"][1]
+    print(f"| {n} jobs x {steps} steps, torch threads {threads} | tokens per CPU-second | vs one after another "
+          "| tokens/s (wall) | vs one after another |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, (c, w, t) in results.items():
+        print(f"| {name} | {t / c:,.1f} | {t / c / base_cpu:.2f}x | {t / w:,.1f} | {t / w / base_wall:.2f}x |")
 
 
 def main() -> None:
@@ -137,13 +168,15 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for the speed runs (1: CPU time is the work done, whatever the load)")
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     print(machine())
     if not args.skip_memory:
         memory(args.memory_jobs)
     if not args.skip_speed:
-        speed(args.speed_jobs, args.steps)
+        speed(args.speed_jobs, args.steps, args.threads)
     print(machine())
 
 

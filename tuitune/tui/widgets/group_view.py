@@ -142,6 +142,14 @@ class GroupView(ReportsWorkerErrors, Horizontal):
         """Show `run`'s group (nothing when it trains alone or is None)."""
         if run is not None and self.followed is not None and run.path == self.followed.path:
             return
+        here = run.path.resolve() if run is not None else None
+        if here is not None and any(m.run.path.resolve() == here for m in self.members):
+            self.followed = run  # another run of the group shown: same data, another run on top
+            for m in self.members:
+                m.followed = m.run.path.resolve() == here
+            self._draw_side()
+            self._draw_chart(force=True)
+            return
         self._token += 1
         self.followed, self.group, self.members, self.replayed = run, None, [], False
         self._applied.set()
