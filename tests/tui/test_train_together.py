@@ -29,7 +29,8 @@ async def test_the_train_screen_shows_every_run_of_the_group(make_app, tmp_path)
     write_group(tmp_path / "runs")
     app = make_app(run="qa-r16")
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.screen.is_settled and app.screen.has_class("-group"), 30, "the group")
+        await wait_for(pilot, lambda: app.screen.is_settled and app.screen.has_class("-group")
+                       and app.screen.query_one("#group-chart").size.width, 30, "the group laid out")
         screen = app.screen
         assert not screen.query_one("#chart").display or not screen.query_one("#chart").region.width
         view = screen.query_one("#group")
