@@ -21,7 +21,6 @@ Prints figures; asserts nothing. Say the CPU and the load average with them (bot
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile

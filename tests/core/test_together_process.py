@@ -6,7 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from engine_support import FACTS, events, pretrained_tiny_dir, status, tuitune, wait_for, write_jsonl, write_recipe
+from engine_support import (
+    FACTS,
+    events,
+    pretrained_tiny_dir,
+    status,
+    tuitune,
+    wait_for,
+    write_jsonl,
+    write_recipe,
+)
 
 from tuitune.core.runs import RunDirectory
 

@@ -29,7 +29,7 @@ from tuitune.core.runs import RunDirectory, RunSummary
 from tuitune.core.runs.history import RunHistory
 from tuitune.core.series import downsample
 from tuitune.tui.i18n import t
-from tuitune.tui.widgets.loss_chart import FEW_POINTS, Y_LABEL_COLUMNS, LossChart, step_ticks, step_label
+from tuitune.tui.widgets.loss_chart import FEW_POINTS, Y_LABEL_COLUMNS, LossChart, step_label, step_ticks
 from tuitune.tui.workers import ReportsWorkerErrors
 
 # (plotext colour, rich colour): the same hue in the chart and in the legend.
