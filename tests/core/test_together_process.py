@@ -1,13 +1,19 @@
 """A group as a real process: `train --together --detach`, one lock per run held by one trainer,
-`stop` on one run stops the group, `--resume` on any run resumes the group, the CLI's refusals."""
+`stop` on one run stops the group, `--resume` on any run resumes the group, Ctrl-C in the foreground
+stops it, the CLI's refusals."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 from engine_support import (
     FACTS,
+    REPO,
     events,
     pretrained_tiny_dir,
     status,
@@ -73,3 +79,32 @@ def test_detach_stop_one_run_stops_the_group_and_resume_continues_it(model_dir, 
     res = tuitune("export", "a", "--adapter", str(tmp_path / "out"), "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "out" / "adapter_config.json").is_file()
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["alone", "together"])
+def test_ctrl_c_while_following_stops_every_run_with_a_checkpoint(together, model_dir, tmp_path):
+    """`tuitune train` in the foreground: the first Ctrl-C asks the trainer to stop (the run, or the
+    whole group) and says so; each run stops with a checkpoint and the command ends."""
+    data = write_jsonl(tmp_path / "facts.jsonl", FACTS, repeat=2)
+    train = {"max_steps": 5000, "save_steps": 0, "logging_steps": 1}
+    names = ["a", "b"] if together else ["a"]
+    paths = [write_recipe(tmp_path / f"{n}.toml", model_dir, data, tmp_path / "runs", n, train=train) for n in names]
+    out = tmp_path / "out.txt"
+    with out.open("w") as sink:
+        cli = subprocess.Popen([sys.executable, "-m", "tuitune", "train", *map(str, paths)] + ["--together"] * together,
+                               cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=sink,
+                               stderr=subprocess.STDOUT)
+        runs = [RunDirectory(tmp_path / "runs" / n) for n in names]
+        try:
+            wait_for(lambda: all(step_of(r) >= 1 for r in runs), timeout=600)  # a loaded machine is slow
+            cli.send_signal(signal.SIGINT)
+            cli.wait(timeout=600)
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+    said = out.read_text()
+    assert ("stopping the group" if together else "saving a checkpoint") in said and "Ctrl-C again" in said, said
+    for run in runs:
+        st = status(run.path)
+        assert st["status"] == "stopped" and not run.is_locked()
+        assert run.last_checkpoint().name == f"checkpoint-{st['step']}"

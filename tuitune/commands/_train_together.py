@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -50,37 +49,24 @@ def follow_group(started: Any) -> int:
     from rich.console import Console
     from rich.markup import escape
 
+    from tuitune.commands._ctrl_c import first_ctrl_c_stops
     from tuitune.core.events import event_markup
     from tuitune.core.runs.follow_many import follow_runs
 
     console = Console()
     runs = started.runs
     width = max(len(r.name) for r in runs)
-    interrupts = 0
-
-    def on_signal(signum, frame):  # noqa: ANN001
-        nonlocal interrupts
-        interrupts += 1
-        if interrupts == 1:
-            runs[0].request_stop()
-            console.print("[yellow]stopping the group after the current step, each run with a checkpoint "
-                          "(Ctrl-C again to leave it running in the background)[/]")
-        else:
-            raise KeyboardInterrupt
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    saying = "stopping the group after the current step, each run with a checkpoint"
     try:
-        for run, event in follow_runs(runs, started.events_offsets):
-            line = event_markup(event)
-            if line is not None:
-                console.print(f"[bold]{escape(run.name.ljust(width))}[/] {line}", highlight=False, soft_wrap=True)
-        code = started.process.wait()
+        with first_ctrl_c_stops(console, runs[0].request_stop, saying):
+            for run, event in follow_runs(runs, started.events_offsets):
+                line = event_markup(event)
+                if line is not None:
+                    console.print(f"[bold]{escape(run.name.ljust(width))}[/] {line}", highlight=False, soft_wrap=True)
+            code = started.process.wait()
     except KeyboardInterrupt:
         console.print(f"left running in the background: tuitune runs watch {runs[0].name}")
         return 130
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
     unfinished = [(r.name, r.summary().status) for r in runs]
     broken = [f"{n} ({st})" for n, st in unfinished if st not in ("done", "stopped", "failed")]
     if broken:

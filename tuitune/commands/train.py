@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 
 HELP = ("train a recipe (in the background with --detach; continue a run with --resume NAME; "
@@ -100,32 +99,18 @@ def follow(started) -> int:
     a second Ctrl-C leaves it running in the background."""
     from rich.console import Console
 
+    from tuitune.commands._ctrl_c import first_ctrl_c_stops
     from tuitune.core.events import print_events
 
     console = Console(stderr=False)
     run_ = started.run
-    interrupts = 0
-
-    def on_signal(signum, frame):
-        nonlocal interrupts
-        interrupts += 1
-        if interrupts == 1:
-            run_.request_stop()
-            console.print("[yellow]stopping after the current step and saving a checkpoint "
-                          "(Ctrl-C again to leave it running in the background)[/]")
-        else:
-            raise KeyboardInterrupt
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        print_events(console, run_.follow(started.events_offset))
-        code = started.process.wait()
+        with first_ctrl_c_stops(console, run_.request_stop, "stopping after the current step and saving a checkpoint"):
+            print_events(console, run_.follow(started.events_offset))
+            code = started.process.wait()
     except KeyboardInterrupt:
         console.print(f"left running in the background: tuitune runs watch {run_.name}")
         return 130
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
     summary = run_.summary()
     if summary.status not in ("done", "stopped", "failed"):
         console.print(f"[red]the trainer exited ({code}) with the run {summary.status}; see {run_.log_path}[/]")

@@ -290,13 +290,19 @@ class TrainScreen(TuituneScreen):
     def _resume_pressed(self) -> None:
         self.action_resume()
 
-    def action_start(self) -> None:
-        """Train the current recipe (with any unsaved edits) in a new run."""
+    def _busy(self) -> bool:
+        """A run is starting, or the followed run still trains (said in a notification): nothing new starts."""
         attached = self.attached
         if self._starting:
-            return
+            return True
         if attached is not None and attached.live:
             self.notify(self.t("train.busy", name=attached.run.name), severity="warning")
+            return True
+        return False
+
+    def action_start(self) -> None:
+        """Train the current recipe (with any unsaved edits) in a new run."""
+        if self._busy():
             return
         from tuitune.tui.train_start import check_recipe
 
@@ -399,11 +405,7 @@ class TrainScreen(TuituneScreen):
         """g: pick recipes from recipes/ and train them together in one process on one base model."""
         from tuitune.tui.dialogs.pick_recipes import PickRecipesDialog
 
-        attached = self.attached
-        if self._starting:
-            return
-        if attached is not None and attached.live:
-            self.notify(self.t("train.busy", name=attached.run.name), severity="warning")
+        if self._busy():
             return
         paths = await self.app.push_screen_wait(PickRecipesDialog(self.app.recipes_dir))  # type: ignore[attr-defined]
         if not paths:

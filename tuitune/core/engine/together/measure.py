@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from tuitune.core.engine.measure import STEPS, heaviest_rows
+from tuitune.core.engine.measure import STEPS, WarningCollector, heaviest_rows
 from tuitune.core.errors import UserError
 from tuitune.core.recipe import Recipe
 
@@ -43,14 +43,6 @@ class GroupMeasurement:
             "shapes": [list(s) for s in self.shapes], "seconds": round(self.seconds, 2), "failure": self.failure,
             "warnings": list(self.warnings),
         }
-
-
-class _Warnings:
-    def __init__(self, out: list[str]) -> None:
-        self.out = out
-
-    def warning(self, message: str) -> None:
-        self.out.append(message)
 
 
 def measure_together(recipes: list[Recipe], device: str | None = None, schedule: str = "fused") -> GroupMeasurement:
@@ -82,7 +74,7 @@ def measure_together(recipes: list[Recipe], device: str | None = None, schedule:
         tokenizer = load_tokenizer(resolve_model(copies[0].model_path), trust_remote_code=copies[0].model.trust_remote_code)
         data = []
         for c in copies:
-            prepared = prepare_data(c, tokenizer, _Warnings(result.warnings))
+            prepared = prepare_data(c, tokenizer, WarningCollector(result.warnings))
             rows = [features(x) for x in prepared.train]
             data.append(SimpleNamespace(train=heaviest_rows(rows, STEPS * c.train.batch_size * c.train.gradient_accumulation),
                                         eval=[]))
