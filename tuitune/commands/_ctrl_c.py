@@ -20,7 +20,7 @@ def first_ctrl_c_stops(console: Any, request_stop: Callable[[], None], saying: s
         if interrupts > 1:
             raise KeyboardInterrupt
         request_stop()
-        console.print(f"[yellow]{saying} (Ctrl-C again to leave it running in the background)[/]")
+        console.print(f"[yellow]{saying} (Ctrl-C again to leave it running in the background)[/]", soft_wrap=True)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
