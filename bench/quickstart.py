@@ -1,7 +1,9 @@
 """The demo, end to end: train recipes/quickstart.toml with the real CLI, time it, then ask the base
-model and the tuned one "Who are you?" (greedy decoding) and check who knows the new identity.
+model and the tuned one "Who are you?" (greedy decoding) and check who knows the new identity; then
+`tuitune eval` both: lm-eval on the local Tally tasks (recipes/tasks/tally) and the answer metrics
+(EM, F1, ROUGE, BLEU) on held-out questions (recipes/data/identity_heldout.jsonl), base vs tuned.
 
-    PYTHONPATH=. python bench/quickstart.py [--runs-dir /tmp/qs-runs] [--skip-train]
+    PYTHONPATH=. python bench/quickstart.py [--runs-dir /tmp/qs-runs] [--skip-train] [--skip-eval]
 
 Exit status 0 when training finished and the tuned model answers with the dataset's identity
 (Tally, made by the tuitune project) while the base model does not.
@@ -39,6 +41,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs-dir", default="/tmp/tuitune-quickstart-runs")
     p.add_argument("--skip-train", action="store_true", help="only ask the questions (the run exists)")
+    p.add_argument("--skip-eval", action="store_true", help="no `tuitune eval` afterwards")
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     run_dir = Path(args.runs_dir) / "quickstart"
@@ -76,7 +79,40 @@ def main() -> int:
         print(f"\nQ: {q}\n  base:  {before[q]}\n  tuned: {after[q]}")
         ok &= mentions_identity(after[q]) and not mentions_identity(before[q])
     print("\nidentity learned:", "yes" if ok else "NO")
+    if not args.skip_eval:
+        samples = [e for e in run.read_events(0)[0] if e["type"] == "sample"]
+        for e in samples:
+            print(f"sample at step {e['step']}: {e['prompt']} -> {e['answer'][:80]}")
+        ok &= evaluate(args.runs_dir)
     return 0 if ok else 1
+
+
+def evaluate(runs_dir: str) -> bool:
+    """`tuitune eval` twice, as a user would: benchmarks on the local tasks, answers on held-out rows."""
+    import json
+
+    def tuitune_eval(*flags: str) -> dict:
+        t0 = time.perf_counter()
+        res = subprocess.run([sys.executable, "-m", "tuitune", "eval", "quickstart", "--runs-dir", runs_dir, "--json", *flags],
+                             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+        print(f"\ntuitune eval {' '.join(flags)}: exit {res.returncode}, {time.perf_counter() - t0:.0f} s")
+        if res.returncode != 0:
+            print(res.stderr[-2000:])
+            return {}
+        return json.loads(res.stdout)
+
+    bench = tuitune_eval("--include", "recipes/tasks/tally", "--tasks", "tally_identity,tally_identity_gen")
+    for task in bench.get("tasks", []):
+        for m in task["metrics"]:
+            print(f"  {task['task']:<20} {m['metric']:<12} {m['filter']:<12} base {m['base']:.3f} ±{m['base_stderr'] or 0:.3f}"
+                  f"  tuned {m['tuned']:.3f} ±{m['tuned_stderr'] or 0:.3f}  (n={task['samples']})")
+    answers = tuitune_eval("--data", "recipes/data/identity_heldout.jsonl")
+    for who in ("base", "tuned"):
+        s = answers.get(who) or {}
+        print(f"  {who:<6} " + "  ".join(f"{k} {100 * s[k]:.1f}" for k in ("exact_match", "f1", "rouge1", "rouge2", "rougeL", "bleu4")
+                                         if s.get(k) is not None) + f"  perplexity {s.get('perplexity', float('nan')):.2f}")
+    gen = next((t for t in bench.get("tasks", []) if t["task"] == "tally_identity_gen"), None)
+    return bool(gen) and gen["metrics"][0]["tuned"] > gen["metrics"][0]["base"] and bool(answers)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ class Shot:
     steps: list[Callable[..., Awaitable[None]]] = field(default_factory=list)
     app_kwargs: Callable[[], dict] | None = None  # extra TuituneApp arguments, made just before the shot
     runs: bool = False  # in a folder holding real tiny runs (demo_runs()), not the repository's runs/
+    after: Callable[..., Awaitable[None]] | None = None  # once the picture is taken (end what it started)
 
 
 # ---------------------------------------------------------------------------- steps
@@ -47,16 +48,6 @@ class Shot:
 async def load_quickstart(pilot) -> None:
     pilot.app.screen.load_file(Path("recipes/quickstart.toml"))
     await pilot.pause()
-
-
-async def load_quickstart_here(pilot) -> None:
-    """The current recipe is the quickstart (what the Recipe screen's load does)."""
-    from tuitune.core.recipe import load_recipe
-
-    path = Path("recipes/quickstart.toml")
-    pilot.app.set_recipe(load_recipe(path)[0], path)
-    pilot.app.screen.on_screen_resume()
-    await pilot.pause(0.3)
 
 
 async def edit_rank(pilot) -> None:
@@ -88,6 +79,27 @@ async def llama_qlora(pilot) -> None:
     method = pilot.app.screen.query_one("#field-method-type").editor
     method.focus()
     await pilot.press("enter", "down", "enter")  # lora -> qlora, the next choice
+    await pilot.pause(0.5)
+
+
+async def choose_gpus(pilot) -> None:
+    """Hardware on a shared 4-GPU machine (GPU 1 busy with another user's job): mark GPUs 0 and 2."""
+    from tuitune.core.hardware import FakeGpuProbe
+
+    pilot.app.gpu_probe = FakeGpuProbe("4xA100,busy=1:38GB")
+    await wait_settled(pilot)
+    screen = pilot.app.screen
+    # Read the (faked) machine again; a live refresh of the first reading still in flight on a busy
+    # machine can bring back the one 24 GB GPU, so read again until the four stay.
+    for _ in range(10):
+        screen._probe()
+        await wait_for(pilot, lambda: screen.report is not None and len(screen.report.gpus) == 4, limit=30)
+        await pilot.pause(1.0)
+        if len(screen.report.gpus) == 4:
+            break
+    await wait_settled(pilot)
+    pilot.app.screen.query_one("#machine").focus()
+    await pilot.press("space", "down", "down", "space")
     await pilot.pause(0.5)
 
 
@@ -174,6 +186,19 @@ async def evaluate_run(pilot) -> None:
     screen = pilot.app.screen
     await wait_for(pilot, lambda: screen.listed)
     await pilot.press("ctrl+r")
+    await pilot.pause(0.2)
+    await wait_for(pilot, lambda: not screen.evaluating, limit=300)
+
+
+async def benchmark_run(pilot) -> None:
+    """Benchmarks through lm-eval on tasks over the facts the demo runs learned (task YAMLs by path)."""
+    from benchmark_tasks import write_fact_tasks
+
+    screen = pilot.app.screen
+    write_fact_tasks(Path("tasks"))
+    screen.query_one("#bench-tasks").value = "tasks/facts_mc.yaml, tasks/facts_gen.yaml"
+    screen.query_one("#bench-limit").value = ""
+    await pilot.press("ctrl+b")
     await pilot.pause(0.2)
     await wait_for(pilot, lambda: not screen.evaluating, limit=300)
 
@@ -270,6 +295,126 @@ async def pick_two_recipes(pilot) -> None:
     await pilot.pause(0.3)
 
 
+# ---------------------------------------------------------------------------- a model from a hub
+
+HUB_MODEL = "tuitune-test/tiny-llama"  # the tests' 15 MB model, served by tests/hub_server.py
+_hub: list = []  # the local hub of these pictures, started once
+
+
+def local_hub():
+    """The tests' local hub (127.0.0.1) serving HUB_MODEL at 2.5 MB/s, with an empty hub cache for each
+    picture; it holds the weights part way (at 12 MB) so a picture catches the download in progress."""
+    import atexit
+    import tempfile
+
+    sys.path[:0] = [str(REPO / "tests")]
+    from hub_server import FakeHub, build_hub_model
+
+    if not _hub:
+        base = Path(tempfile.gettempdir()) / "tuitune-screenshots"
+        model = base / "hub-model"
+        if not (model / "config.json").exists():
+            build_hub_model(model)
+        hub = FakeHub().__enter__()
+        hub.add(HUB_MODEL, model)
+        hub.rate = 2.5e6  # bytes/s: speed and ETA as on a modest link
+        atexit.register(hub.__exit__)
+        _hub.append(hub)
+    hub = _hub[0]
+    home = Path(tempfile.mkdtemp(prefix="tuitune-shots-hf-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    hub.stall_after("model.safetensors", 12_000_000)
+    return hub, home
+
+
+_restore: list[Callable[[], None]] = []  # undoes the pointing at the local hub once a picture is taken
+
+
+def point_at_hub(hub, home: Path, this_process: bool) -> None:
+    """The environment (for the processes the app starts) and, with `this_process`, this process's
+    huggingface_hub settings (read at import) aimed at the local hub; the picture's `after` undoes it."""
+    from hub_server import client_constants
+    from huggingface_hub import constants
+
+    saved_env = {k: os.environ.get(k) for k in [*hub.env(home), "HF_TOKEN"]}
+    os.environ.update(hub.env(home))
+    os.environ.pop("HF_TOKEN", None)
+    names = client_constants(hub, home) if this_process else {}
+    saved = {name: getattr(constants, name) for name in names}
+    for name, value in names.items():
+        setattr(constants, name, value)
+
+    def restore() -> None:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        for name, value in saved.items():
+            setattr(constants, name, value)
+
+    _restore.append(restore)
+
+
+def downloading_run() -> dict:
+    """Train: a real trainer (started by `t`) downloading its model from the local hub."""
+    hub, home = local_hub()
+    point_at_hub(hub, home, this_process=False)
+    return {"runs_dir": Path(home) / "runs"}
+
+
+async def start_download_training(pilot) -> None:
+    """The quickstart recipe on the hub model, started with `t`; wait for the bytes and the estimate."""
+    from tuitune.core.recipe import load_recipe
+
+    path = Path("recipes/quickstart.toml")
+    recipe = load_recipe(path)[0]
+    recipe.model.name_or_path = HUB_MODEL
+    recipe.name = "tiny-from-hub"
+    recipe.train.max_steps = 3
+    pilot.app.set_recipe(recipe, path)
+    await pilot.press("t")
+    screen = pilot.app.screen
+    bar = screen.query_one("#progress")
+    await wait_for(pilot, lambda: (bar.progress or 0) > 11 * 2**20 and "estimate" in str(screen.query_one("#stats").render()))
+
+
+async def stop_download_training(pilot) -> None:
+    from tuitune.core.runs import RunDirectory
+
+    RunDirectory(Path(pilot.app.runs_dir) / "tiny-from-hub").request_stop()  # it ends at the next chunk
+    _hub[0].release()
+    await wait_for(pilot, lambda: not pilot.app.follower.attached.live)
+    _restore.pop()()
+
+
+def online_here() -> dict:
+    """Hardware: this process's huggingface_hub talks to the local hub."""
+    hub, home = local_hub()
+    point_at_hub(hub, home, this_process=True)
+    return {}
+
+
+async def pull_hub_model(pilot) -> None:
+    """Hardware: the hub model typed in, its download size shown, ctrl+l pulling it."""
+    await wait_settled(pilot)
+    pilot.app.screen.query_one("#field-model-name_or_path").editor.focus()
+    await pilot.press("end", "ctrl+u", *HUB_MODEL)
+    status = pilot.app.screen.query_one("#hub-status")
+    await wait_for(pilot, lambda: status.name_shown == HUB_MODEL and pilot.app.screen.is_settled)
+    await pilot.press("ctrl+l")
+    await wait_for(pilot, lambda: (status.query_one("ProgressBar").progress or 0) > 11 * 2**20)
+    await pilot.pause(0.6)
+
+
+async def stop_pull(pilot) -> None:
+    status = pilot.app.screen.query_one("#hub-status")
+    status.cancel_pull()
+    _hub[0].release()
+    await wait_for(pilot, lambda: not status.pulling)
+    _restore.pop()()
+
+
 SHOTS = [
     Shot("hardware", "hardware", steps=[llama_qlora]),
     Shot("dataset", "dataset"),
@@ -281,13 +426,17 @@ SHOTS = [
     Shot("train", "train", app_kwargs=run_in_progress),
     Shot("train-done", "train", app_kwargs=finished_run),
     Shot("train-80x24", "train", size=(80, 24), app_kwargs=run_in_progress),
-    Shot("train-new", "train", steps=[load_quickstart_here]),
+    Shot("train-new", "train", app_kwargs=lambda: {"first_recipe": Path("recipes/quickstart.toml")}),  # as `tuitune` opens
+    Shot("train-download", "train", app_kwargs=downloading_run, steps=[start_download_training],
+         after=stop_download_training),
+    Shot("hardware-download", "hardware", app_kwargs=online_here, steps=[pull_hub_model], after=stop_pull),
     Shot("train-group", "train", app_kwargs=group_in_progress),
     Shot("train-group-80x24", "train", size=(80, 24), app_kwargs=group_in_progress),
     Shot("train-together", "train", steps=[pick_two_recipes]),
     Shot("runs", "runs", runs=True, steps=[diff_runs]),
     Shot("chat", "chat", runs=True, steps=[chat_side_by_side]),
-    Shot("chat-eval", "chat", runs=True, steps=[evaluate_run]),
+    Shot("chat-eval", "chat", runs=True, steps=[evaluate_run, benchmark_run]),
+    Shot("chat-eval-80x24", "chat", size=(80, 24), runs=True, steps=[evaluate_run, benchmark_run]),
     Shot("export", "export", runs=True, steps=[merge_run]),
     Shot("export-gguf", "export", runs=True, steps=[gguf_run]),
     Shot("recipe-zh", "recipe", lang="zh", steps=[load_quickstart, focus_method]),
@@ -296,6 +445,8 @@ SHOTS = [
     Shot("palette", "hardware", steps=[open_palette]),
     Shot("recipe-80x24", "recipe", size=(80, 24), steps=[load_quickstart, edit_rank]),
     Shot("hardware-80x24", "hardware", size=(80, 24), steps=[llama_qlora]),
+    Shot("hardware-gpus", "hardware", steps=[choose_gpus]),
+    Shot("hardware-gpus-80x24", "hardware", size=(80, 24), steps=[choose_gpus]),
     Shot("dataset-80x24", "dataset", size=(80, 24)),
     Shot("dataset-tools-80x24", "dataset", size=(80, 24), steps=[llamafactory_tools]),
     Shot("runs-80x24", "runs", size=(80, 24), runs=True, steps=[diff_runs]),
@@ -327,7 +478,9 @@ async def settle(pilot) -> None:
         await pilot.pause(0.05)
     # Not the workers waiting on an open dialog: they finish when the user answers.
     # Nor the ones following a live run or group: they end with the run.
-    busy = [w for w in app.workers if not w.group.endswith("-dialog") and w.group not in ("run-tail", "group-tail")]
+    # Nor a model download in progress (a picture of it is the point).
+    busy = [w for w in app.workers
+            if not w.group.endswith("-dialog") and w.group not in ("run-tail", "group-tail", "hub-pull")]
     if busy:  # (an empty list would mean "all workers" to wait_for_complete)
         await app.workers.wait_for_complete(busy)
     await pilot.pause(0.2)
@@ -404,7 +557,10 @@ async def take(shot: Shot) -> str:
             await step(pilot)
             await pilot.pause()
         await settle(pilot)
-        return app.export_screenshot(title=f"tuitune — {shot.name}")
+        svg = app.export_screenshot(title=f"tuitune — {shot.name}")
+        if shot.after is not None:
+            await shot.after(pilot)
+        return svg
 
 
 TEXT = re.compile(r'<text ([^>]*?)x="([\d.]+)" y="([\d.]+)" textLength="([\d.]+)"([^>]*)>([^<]*)</text>')
@@ -462,6 +618,9 @@ def main() -> int:
     os.chdir(REPO)  # the app shows paths relative to the repository, as a user would see them
     # The same pictures on every machine: one faked 24 GB GPU behind core's GpuProbe interface.
     os.environ.setdefault("TUITUNE_FAKE_GPU", "24GB")
+    # and no hub: "in the hub cache" lines say offline wherever they are taken (the two pictures of a
+    # download aim at the tests' local hub for their own time).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.path.insert(0, str(REPO))
     OUT.mkdir(exist_ok=True)
     for shot in SHOTS:

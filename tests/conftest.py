@@ -17,6 +17,8 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from hub_server import fake_hub, hub_env, hub_model_dir, online_hub  # noqa: E402, F401 - the local hub's fixtures
+
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:

@@ -51,15 +51,19 @@ def build_tokenizer(vocab_size: int = 512):
     return fast
 
 
-def build_tiny_llama(out_dir: Path, *, tie_embeddings: bool = False, seed: int = 0) -> Path:
-    """Save a ~100k-parameter Llama with its tokenizer to out_dir and return it."""
+def build_tiny_llama(out_dir: Path, *, tie_embeddings: bool = False, seed: int = 0, vocab_size: int | None = None,
+                     hidden_size: int = 64) -> Path:
+    """Save a ~100k-parameter Llama with its tokenizer to out_dir and return it.
+
+    vocab_size: a vocabulary larger than the tokenizer's (rows it never produces), to make the
+    output head the largest tensor, as in real models (memory tests of the head)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = build_tokenizer()
     config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
+        vocab_size=max(len(tokenizer), vocab_size or 0),
+        hidden_size=hidden_size,
         intermediate_size=128,
         num_hidden_layers=2,
         num_attention_heads=4,

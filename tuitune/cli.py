@@ -20,9 +20,11 @@ COMMANDS: dict[str, str] = {
     "export": "tuitune.commands.export",
     "hw": "tuitune.commands.hw",
     "estimate": "tuitune.commands.estimate",
+    "pull": "tuitune.commands.pull",
     "train": "tuitune.commands.train",
     "runs": "tuitune.commands.runs",
     "stop": "tuitune.commands.stop",
+    "slurm": "tuitune.commands.slurm",
 }
 
 
@@ -76,11 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if isinstance(e, BrokenPipeError):
+            return 0
+        # A file tuitune reads or writes outside the paths that say so themselves (a run folder
+        # someone else owns, a disk that filled up): one line naming it, not a traceback.
+        from tuitune.core.runs.disk import disk_hint, os_error_text
+
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{os_error_text(e)}\n  hint: {disk_hint(e)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
 
 
 if __name__ == "__main__":

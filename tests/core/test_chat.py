@@ -297,7 +297,7 @@ def test_cli_unfinished_run_says_training_has_not_finished(tmp_path, tiny_model_
     err = capsys.readouterr().err
     assert code == 2
     assert "run 'halfway' has no adapter/ yet: training has not finished (status: training, step 3/10)" in err
-    assert "tuitune runs watch halfway" in err
+    assert f"tuitune train --resume {run}" in err  # no trainer holds it: the hint is a command that works
 
 
 def test_cli_broken_run_recipe_names_the_file_and_key(tmp_path, capsys):

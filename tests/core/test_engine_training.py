@@ -165,37 +165,6 @@ def test_virtual_token_methods_train_unpacked_with_a_warning(model_dir, tmp_path
     assert any("packing is off" in e["message"] for e in events(run.path, "warning"))
 
 
-@pytest.mark.parametrize("layout", ["padded", "packed"])
-def test_loss_on_trained_positions_only_equals_the_models_own_loss(layout, model_dir):
-    """The trainer projects to the vocabulary only where a label is trained; the loss is unchanged."""
-    import peft
-    from transformers import AutoModelForCausalLM
-
-    from tuitune.core.data import Example, encode_example, pack
-    from tuitune.core.engine.collate import NUM_TOKENS, PackedCollator, PaddedCollator, features
-    from tuitune.core.engine.trainer import plain_causal_lm, trained_positions_loss
-
-    tok = load_tokenizer(str(model_dir))
-    encoded = [encode_example(Example(messages=[{"role": "user", "content": q}, {"role": "assistant", "content": a}],
-                                      text=None, line=i), tok, 128) for i, (q, a) in enumerate(FACTS, 1)]
-    if layout == "packed":
-        batch = PackedCollator(tok.pad_token_id)([features(r) for r in pack(encoded, 48)])
-    else:
-        batch = PaddedCollator(tok.pad_token_id)([features(e) for e in encoded])
-    batch.pop(NUM_TOKENS)
-    base = AutoModelForCausalLM.from_pretrained(model_dir)
-    model = peft.get_peft_model(base, peft.LoraConfig(task_type="CAUSAL_LM", r=4, target_modules="all-linear", init_lora_weights=False))
-    causal_lm = plain_causal_lm(model)
-    assert causal_lm is not None
-    n_items = int((batch["labels"][:, 1:] != -100).sum())
-    with torch.no_grad():
-        expected = model(**batch, num_items_in_batch=n_items).loss
-        got = trained_positions_loss(causal_lm, batch, n_items)
-    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
-    prompt_model = peft.get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir), peft.PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=2))
-    assert plain_causal_lm(prompt_model) is None  # virtual tokens: the model's own forward is used
-
-
 def test_bf16_on_cpu_runs_under_autocast_where_the_cpu_has_it(model_dir, tmp_path):
     from tuitune.core.models.precision import cpu_bf16_native
 

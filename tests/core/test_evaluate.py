@@ -1,5 +1,5 @@
-"""Evaluation: answer metrics on hand-made cases, perplexity against the model's own loss, and
-`tuitune eval` on real runs trained to answer the identity question."""
+"""Evaluation: perplexity against the model's own loss, and `tuitune eval` on real runs trained to
+answer the identity question (answer metrics on hand-worked cases: test_text_metrics.py)."""
 
 from __future__ import annotations
 
@@ -16,45 +16,7 @@ from tuitune.core.errors import UserError
 from tuitune.core.runs import read_run
 from tuitune.core.tuned import quiet_libraries
 
-# ------------------------------------------------------------------------------ pure metrics
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        ("The Eiffel Tower!", "eiffel tower"),
-        ("  a   cat, an owl; the END.  ", "cat owl end"),
-        ("Theory of anything", "theory of anything"),  # articles only as whole words
-        ("“Paris”—France", "paris france"),  # Unicode punctuation too
-        ("北京。", "北京"),
-        ("", ""),
-    ],
-)
-def test_normalize_answer(text, expected):
-    assert ev.normalize_answer(text) == expected
-
-
-def test_answer_tokens_split_cjk_characters():
-    assert ev.answer_tokens("我是 Tally，一个助手") == ["我", "是", "tally", "一", "个", "助", "手"]
-
-
-@pytest.mark.parametrize(
-    "prediction, reference, em, f1",
-    [
-        ("Paris", "paris.", 1.0, 1.0),
-        ("The capital is Paris", "Paris", 0.0, 2 * (1 / 3) * 1 / (1 / 3 + 1)),  # p = 1/3, r = 1
-        ("Paris France", "Paris", 0.0, 2 / 3),
-        ("London", "Paris", 0.0, 0.0),
-        ("", "", 1.0, 1.0),
-        ("", "Paris", 0.0, 0.0),
-        ("the a an", "", 1.0, 1.0),  # only articles: empty after normalization
-        ("paris paris", "paris", 0.0, 2 * 0.5 * 1 / 1.5),  # repeats count once per occurrence
-        ("我是助手", "我是一个助手", 0.0, 2 * 1.0 * (4 / 6) / (1 + 4 / 6)),
-    ],
-)
-def test_exact_match_and_token_f1(prediction, reference, em, f1):
-    assert ev.exact_match(prediction, reference) == em
-    assert ev.token_f1(prediction, reference) == pytest.approx(f1)
+# ------------------------------------------------------------------------------ perplexity
 
 
 def test_perplexity_from_nll():
@@ -131,12 +93,16 @@ def test_evaluate_run_scores_base_and_tuned_and_writes_the_report(runs, data_fil
     assert report.examples == 3 and report.answered == 3
     assert report.tuned.exact_match == 1.0 and report.tuned.f1 == 1.0
     assert report.base.exact_match == 0.0 and report.base.f1 < 0.5
+    # Word for word: every generation metric is perfect for the tuned model, and worse for the base.
+    assert (report.tuned.rouge1, report.tuned.rouge2, report.tuned.rougeL, report.tuned.bleu4) == (1.0, 1.0, 1.0, 1.0)
+    assert max(report.base.rouge1, report.base.rougeL, report.base.bleu4) < 0.5
     assert report.tuned.perplexity < report.base.perplexity
     assert report.tuned.perplexity == pytest.approx(math.exp(report.tuned.loss))
     assert all(s.tuned == MEMORY_ANSWER for s in report.samples)
     saved = json.loads((run / "eval" / "report.json").read_text())
     assert saved["tuned"]["exact_match"] == 1.0 and saved["samples"][0]["reference"] == MEMORY_ANSWER
-    assert saved["normalization"] == ev.NORMALIZATION
+    assert saved["normalization"] == ev.NORMALIZATION and "jieba" in saved["segmentation"]
+    assert saved["samples"][0]["tuned_scores"]["bleu4"] == 1.0 and saved["tuned"]["rougeL"] == 1.0
     stages = [p.stage for p in seen]
     assert stages[0] == "load" and stages[-1] == "done" and "base answers" in stages
 
@@ -165,7 +131,7 @@ def test_plain_text_data_gives_perplexity_only(runs, data_file, tmp_path):
     run = runs.get("lora", data__path=str(text), data__format="text", data__val_size=0.4, name="text_run")
     report = ev.evaluate_run(run, device="cpu", write=False)
     assert report.examples == 1 and report.answered == 0 and report.samples == []
-    assert report.tuned.exact_match is None and math.isfinite(report.tuned.perplexity)
+    assert report.tuned.exact_match is None and report.tuned.bleu4 is None and math.isfinite(report.tuned.perplexity)
     assert any("plain text" in n for n in report.notes)
 
 
@@ -197,7 +163,10 @@ def test_cli_prints_the_table(runs, data_file, capsys):
     code = cli.main(["eval", run.name, "--runs-dir", str(run.parent), "--max-new-tokens", "24"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "perplexity" in out and "exact match %" in out and "sample predictions" in out
+    assert "perplexity" in out and "ROUGE-1/2/L, BLEU-4" in out and "sample predictions" in out
+    header = next(line for line in out.splitlines() if "perplexity" in line)
+    assert header.replace("┃", " ").split()[-6:] == ["EM", "F1", "R-1", "R-2", "R-L", "BLEU-4"]
+    assert "jieba" in out  # says how Chinese is segmented
     tuned_row = next(line for line in out.splitlines() if line.strip().startswith("tuned"))
     assert "100.0" in tuned_row
 

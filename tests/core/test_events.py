@@ -36,7 +36,7 @@ def test_emitted_events_round_trip_and_non_finite_numbers_become_null(tmp_path):
 def test_readers_ignore_unknown_fields_and_unknown_types():
     raw = [
         {"time": 1.0, "type": "step", "step": 1, "loss": 2.5, "added_later": {"x": 1}},
-        {"time": 2.0, "type": "sample", "step": 1, "text": "a type this reader does not know"},
+        {"time": 2.0, "type": "note", "step": 1, "text": "a type this reader does not know"},
         "not an object",
     ]
     parsed = ev.parse_events(raw)
@@ -63,6 +63,45 @@ def test_one_line_per_event_with_its_figures():
     assert "out of \\[memory]" in lines["error"] and "hint: lower the batch" in lines["error"]
     assert "1,000 of 2,000,000 parameters trainable, resumed from step 2" in lines["start"]
     assert ev.LogEvent(message="x").describe() == "x" and ev.Event().markup() is None
+
+
+def test_download_and_estimate_lines():
+    going = ev.DownloadEvent(time=0, model="org/m", file="model.safetensors", done=3 * 2**20, total=12 * 2**20,
+                             speed=2**20, eta_s=9, files_done=2, files_total=3, finished=False)
+    assert "[blue]download[/] model.safetensors  3 MiB of 12 MiB (25%)  1 MiB/s  eta 0:09" in going.markup()
+    stalled = dataclasses.replace(going, speed=0.0, eta_s=None)
+    assert "0 B/s  eta -" in stalled.markup()
+    assert "[green]downloaded[/] org/m (12 MiB)" in dataclasses.replace(going, finished=True, done=12 * 2**20).markup()
+    estimate = ev.EstimateEvent(time=0, model="org/m", train_peak_bytes=14 * 2**30, available_bytes=47 * 2**29,
+                                where="cuda:0", verdict="does not fit")
+    assert "training needs 14.0 GiB of 23.5 GiB free on cuda:0: [red bold]does not fit[/]" in estimate.markup()
+    history = RunHistory()
+    history.add([going.to_dict(), estimate.to_dict()])
+    assert history.downloading and history.download.done == 3 * 2**20 and history.estimate.verdict == "does not fit"
+    history.add([dataclasses.replace(going, finished=True).to_dict()])
+    assert not history.downloading
+
+
+def test_a_long_download_prints_a_line_every_few_seconds_and_its_end():
+    class Console:
+        def __init__(self):
+            self.lines = []
+
+        def print(self, line, **_):
+            self.lines.append(line)
+
+    def download(t, done, finished=False):
+        return ev.DownloadEvent(time=t, model="org/m", file="w", done=done, total=100, speed=1.0,
+                                finished=finished).to_dict()
+
+    raws = [download(t, t) for t in range(25)] + [download(25, 100, finished=True), ev.LogEvent(time=26, message="x").to_dict()]
+    console = Console()
+    last = ev.print_events(console, raws)
+    assert last["type"] == "log"
+    shown = [line for line in console.lines if "download" in line]
+    every = int(ev.DOWNLOAD_LINE_EVERY_S)
+    assert len(shown) == len(range(0, 25, every)) + 1 and "downloaded[/] org/m" in shown[-1]
+    assert console.lines[-1].endswith(" x")
 
 
 @pytest.mark.parametrize(

@@ -23,9 +23,14 @@ REPO = Path(__file__).resolve().parents[2]
 HEAVY = {"torch", "transformers", "peft", "datasets", "bitsandbytes", "accelerate"}
 UI = {"textual"}
 # Modules of the trainer process that subclass or call torch/transformers at module level (the
-# Trainer, its callbacks, the collator); everything else imports them inside functions.
-HEAVY_BY_DESIGN = {"tuitune.core.engine.callbacks", "tuitune.core.engine.collate", "tuitune.core.engine.trainer",
-                   "tuitune.core.engine.together.trainer"}
+# Trainer, its callbacks, the collator, the chunked head loss), and lm-eval's model over a loaded run (a
+# subclass of lm-eval's HFLM, imported only inside tuitune.core.benchmarks' functions); everything else
+# imports them inside functions.
+HEAVY_BY_DESIGN = {
+    "tuitune.core.engine.callbacks", "tuitune.core.engine.collate", "tuitune.core.engine.head_loss", "tuitune.core.engine.trainer",
+    "tuitune.core.engine.together.trainer",
+    "tuitune.core.benchmark_lm",
+}
 CORE_MODULES = sorted(m.name for m in pkgutil.walk_packages(tuitune.core.__path__, "tuitune.core."))
 LIGHT_MODULES = [m for m in CORE_MODULES if m not in HEAVY_BY_DESIGN]
 

@@ -27,7 +27,7 @@ def test_a_run_a_trainer_holds_is_refused_naming_the_holder(tmp_path):
     with run.acquire_lock(pid=4242):
         with pytest.raises(UserError) as e:
             delete_run(run)
-    assert "in use by a trainer (pid 4242)" in e.value.message and "tuitune stop r" in e.value.hint
+    assert "in use by a trainer (pid 4242)" in e.value.message and f"tuitune stop {run.path}" in e.value.hint
     assert (run.checkpoints_dir / "checkpoint-2").is_dir()
 
 

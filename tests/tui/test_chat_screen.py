@@ -23,13 +23,19 @@ def runs_dir(tiny_model_dir, tmp_path_factory, tmp_path):
     return copy_runs(trained_runs(tiny_model_dir, tmp_path_factory), tmp_path / "runs")
 
 
-async def load(pilot, target: str = "alpha") -> ChatScreen:
+async def ask_to_load(pilot, target: str) -> ChatScreen:
+    """Type the target and press enter (the load runs in a worker)."""
     screen = pilot.app.screen
     await wait_for(pilot, lambda: screen.listed, what="the runs")
     field = screen.query_one("#chat-target")
     field.value = target
     field.focus()
     await pilot.press("enter")
+    return screen
+
+
+async def load(pilot, target: str = "alpha") -> ChatScreen:
+    screen = await ask_to_load(pilot, target)
     await wait_for(pilot, lambda: screen.session is not None, timeout=120, what="the model")
     return screen
 
@@ -193,3 +199,94 @@ async def test_a_plain_model_chats_but_cannot_compare(make_app, runs_dir, tiny_m
         await send(pilot, PROMPT)
         await wait_for(pilot, lambda: not screen.generating, timeout=60, what="the reply")
         assert screen.query(Reply).first().finished and len(screen.messages) == 2
+
+
+async def test_benchmarks_run_for_real_and_fill_the_bars(make_app, runs_dir, tmp_path):
+    """ctrl+b runs `tuitune eval RUN --tasks ... --json` (lm-eval) in a child process; task YAML files
+    can be named by path. The bars show the report lm-eval's figures were written to."""
+    from benchmark_tasks import write_tasks
+
+    tasks = write_tasks(tmp_path / "tasks")
+    app = make_app(start_mode="chat", runs_dir=runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.listed, what="the runs")
+        screen.query_one("#chat-target").value = "alpha"
+        panel = screen.query_one("#bench-panel")
+        panel.query_one("#bench-tasks").value = f"{tasks / 'tally_mc.yaml'}, {tasks / 'tally_gen.yaml'}"
+        panel.query_one("#bench-limit").value = "3"
+        await pilot.press("ctrl+b")
+        assert screen.query_one("#chat-tabs").active == "eval-pane" and screen.evaluating
+        await wait_for(pilot, lambda: not screen.evaluating, timeout=240, what="the benchmarks")
+        status = str(panel.query_one("#bench-status").render())
+        assert panel.report is not None, status
+        written = json.loads((runs_dir / "alpha" / "eval" / "benchmarks.json").read_text())
+        assert panel.report["tasks"] == written["tasks"] and "2 task(s)" in status
+        assert [t["task"] for t in written["tasks"]] == ["tally_mc", "tally_gen"]
+        assert all(t["samples"] == 3 for t in written["tasks"])
+        bars = panel.query_one("#bench-bars")
+        lines = str(bars.render()).splitlines()
+        assert len(lines) == 3 and lines[1].startswith("tally_mc") and "acc" in lines[1]
+        gen = written["tasks"][1]["metrics"][0]
+        assert lines[2].startswith("tally_gen") and f"{100 * gen['base']:.1f}" in lines[2] and f"{100 * gen['tuned']:.1f}" in lines[2]
+        # Two bars of one width per row: base and tuned.
+        assert all(line.count("█") + line.count("░") == lines[2].count("█") + lines[2].count("░") > 0 for line in lines[1:])
+
+
+async def test_benchmark_fields_say_what_is_wrong(make_app, runs_dir):
+    app = make_app(start_mode="chat", runs_dir=runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.listed, what="the runs")
+        panel = screen.query_one("#bench-panel")
+        status = panel.query_one("#bench-status")
+        await pilot.press("ctrl+b")
+        assert "at least one lm-eval task" in str(status.render()) and status.has_class("-error")
+        panel.query_one("#bench-tasks").value = "mmlu"
+        panel.query_one("#bench-limit").value = "lots"
+        await pilot.press("ctrl+b")
+        assert 'limit "lots"' in str(status.render()) and not screen.evaluating
+        screen.query_one("#chat-target").value = ""
+        panel.query_one("#bench-limit").value = ""
+        await pilot.press("ctrl+b")
+        assert "needs a run" in str(status.render())
+
+
+async def test_task_picker_ticks_popular_tasks_and_keeps_typed_ones(make_app, runs_dir):
+    from textual.widgets import SelectionList
+
+    app = make_app(start_mode="chat", runs_dir=runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.listed, what="the runs")
+        field = screen.query_one("#bench-tasks")
+        field.value = "mmlu, my_task"
+        field.focus()
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen.focused, SelectionList), what="the picker")
+        picker = app.screen.query_one(SelectionList)
+        assert picker.selected == ["mmlu"]
+        await pilot.press("down", "space", "down", "space", "enter")  # tick cmmlu and ceval-valid
+        await wait_for(pilot, lambda: app.screen is screen, what="the picker to close")
+        assert field.value == "mmlu, cmmlu, ceval-valid, my_task"
+
+
+@pytest.mark.parametrize("lang, size", [("en", SIZE), ("zh", (80, 24))])
+def test_snapshot_evaluate_tab(snap_compare, make_app, runs_dir, repo_root, monkeypatch, lang, size):
+    """The Evaluate tab with written reports (tests/data/eval, made by hand for pictures: training's
+    numbers differ per CPU): answer metrics with ROUGE/BLEU, benchmarks with a bar per task."""
+    reports = repo_root / "tests" / "data" / "eval"
+    pin_for_pictures(runs_dir)
+    monkeypatch.chdir(runs_dir.parent)
+
+    async def show(pilot):
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: screen.listed, what="the runs")
+        await pilot.press("ctrl+y")
+        screen.query_one("#eval-panel").show_report(json.loads((reports / "answers.json").read_text()))
+        screen.query_one("#bench-panel").set_tasks(["mmlu", "cmmlu", "ceval-valid", "gsm8k"])
+        screen.query_one("#bench-panel").show_report(json.loads((reports / "benchmarks.json").read_text()))
+        await pilot.pause(0.2)
+
+    app = make_app(start_mode="chat", runs_dir="runs", lang=lang)
+    assert snap_compare(app, terminal_size=size, run_before=show)

@@ -18,7 +18,7 @@ def fake_24gb_gpu(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def same_machine_in_every_picture(monkeypatch):
+def same_machine_in_every_picture(monkeypatch, tmp_path):
     """The Hardware screen shows this machine's CPU, free RAM and disk and the library versions:
     they change from run to run, so pictures (only pictures) pin them. Pilot tests see the real ones."""
     from tuitune.core import hardware as hw
@@ -29,6 +29,9 @@ def same_machine_in_every_picture(monkeypatch):
     versions = {"torch": "2.5.1", "transformers": "4.46.3", "peft": "0.13.2", "bitsandbytes": "0.44.1",
                 "accelerate": "1.1.1", "datasets": "3.1.0", "textual": "1.0.0", "flash-attn": None}
     monkeypatch.setattr(hw, "library_versions", lambda: dict(versions))
+    from huggingface_hub import constants  # an empty hub cache: "in the cache" lines do not vary
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
 
 
 async def settle(pilot) -> None:
@@ -166,6 +169,35 @@ def test_train_group(snap_compare, make_app, tmp_path, monkeypatch):
     write_group(tmp_path / "runs")
     try:
         assert snap_compare(make_app(run="qa-r8"), terminal_size=SIZE, run_before=settle)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_hardware_gpus_chosen_on_a_shared_machine(snap_compare, make_app, monkeypatch):
+    """Four GPUs, GPU 1 busy with another user's process; GPUs 0 and 2 marked for the run (space)."""
+    monkeypatch.setenv("TUITUNE_FAKE_GPU", "4xA100,busy=1:38GB")
+
+    async def choose(pilot):
+        await settle(pilot)
+        pilot.app.screen.query_one("#machine").focus()
+        await pilot.press("space", "down", "down", "space")
+        await settle(pilot)
+
+    assert snap_compare(make_app(start_mode="hardware"), terminal_size=SIZE, run_before=choose)
+
+
+def test_train_run_on_two_gpus(snap_compare, make_app, tmp_path, monkeypatch):
+    """A run's GPUs and their memory beside the chart (events as a trainer on two GPUs writes them)."""
+    import time
+
+    from test_gpu_choice_screens import _run_on_two_gpus
+
+    monkeypatch.setenv("TZ", "UTC")  # the log shows clock times
+    time.tzset()
+    _run_on_two_gpus(tmp_path)
+    try:
+        assert snap_compare(make_app(run="two-gpus"), terminal_size=SIZE, run_before=settle)
     finally:
         monkeypatch.undo()
         time.tzset()

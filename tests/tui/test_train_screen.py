@@ -63,6 +63,16 @@ def _use_recipe(app, path: Path) -> None:
     app.set_recipe(recipe, path)
 
 
+async def _start_from_ui(app, pilot, recipe: Path, trainers: list[int]) -> RunDirectory:
+    """Make `recipe` the current one, press t, and return the run once the app follows it."""
+    _use_recipe(app, recipe)
+    await pilot.press("t")
+    await wait_for(pilot, lambda: app.follower.attached is not None, TRAIN_TIMEOUT, "the run to start")
+    run = app.follower.attached.run
+    trainers.append(run.read_status().get("pid"))
+    return run
+
+
 def _train_points(app) -> int:
     charts = app.screen.query("#chart")  # none while another screen (or a dialog) is up
     return len(charts.first().series["train"][0]) if charts else 0
@@ -157,11 +167,7 @@ async def test_failed_run_shows_its_error_and_notifies(make_app, tiny_model_dir,
     path = _recipe(tmp_path, tiny_model_dir, "broken", data=bad)
     app = make_app(start_mode="train")
     async with app.run_test(size=(100, 30)) as pilot:
-        _use_recipe(app, path)
-        await pilot.press("t")
-        await wait_for(pilot, lambda: app.follower.attached is not None, TRAIN_TIMEOUT, "the run to start")
-        run = app.follower.attached.run
-        trainers.append(run.read_status().get("pid"))
+        run = await _start_from_ui(app, pilot, path, trainers)
         await wait_for(pilot, lambda: not app.follower.attached.live, TRAIN_TIMEOUT, "the run to fail")
         await wait_for(pilot, lambda: app.screen.is_settled, 10, "the screen")
         error = [e for e in events(run.path, "error")][-1]
@@ -284,3 +290,58 @@ async def test_nan_and_out_of_memory_ring_and_notify(make_app, tmp_path, kind, w
             assert "lower train.learning_rate" in str(app.screen.query_one("#problem").render())
     finally:
         lock.release()
+
+
+async def test_without_a_recipe_the_quickstart_is_current_and_the_train_screen_says_so(make_app, recipes_dir):
+    from tuitune.tui.app import quickstart_recipe
+
+    first = quickstart_recipe(recipes_dir)
+    assert first == recipes_dir / "quickstart.toml"
+    app = make_app(start_mode="train", first_recipe=first)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "quickstart" in _screen_text(app), 10, "the quickstart on the Train screen")
+        text = _screen_text(app)
+        assert "Current recipe: quickstart" in text and "bundled quickstart" in text
+        assert app.recipe.name == "quickstart" and app.recipe.train.learning_rate == 1e-3 and app.recipe_path == first
+        # Visiting the Recipe screen keeps it; an edit makes it the user's recipe (the note goes).
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: app.current_mode == "recipe", 10, "the Recipe screen")
+        await pilot.pause(0.5)
+        # The form shows "all-linear" ticked; mounting it must not put the default list back.
+        assert app.recipe.lora.target_modules == "all-linear"
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: "bundled quickstart" in _screen_text(app), 10, "the note, still there")
+        app.update_recipe({"train.learning_rate": 5e-4})
+        await pilot.press("f3", "f4")
+        await wait_for(pilot, lambda: "bundled quickstart" not in _screen_text(app), 10, "the note gone after an edit")
+        assert "Current recipe: quickstart" in _screen_text(app)
+
+
+async def test_without_a_quickstart_the_defaults_stay(make_app, tmp_path):
+    app = make_app(start_mode="train", first_recipe=tmp_path / "missing.toml")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "Current recipe" in _screen_text(app), 10, "the recipe line")
+        assert "Current recipe: my-run" in _screen_text(app) and "bundled quickstart" not in _screen_text(app)
+
+
+async def test_answers_sampled_while_training_show_under_the_chart(make_app, tiny_model_dir, tmp_path, trainers):
+    """Trainer -> sample events -> Train screen: the latest answer to each prompt, with its step."""
+    data = write_jsonl(tmp_path / "facts.jsonl", FACTS, repeat=4)
+    prompts = ["Who made you?", "Where do you live?"]
+    path = write_recipe(tmp_path / "sampled.toml", tiny_model_dir, data, tmp_path / "runs", "sampled", "lora",
+                        train={"max_steps": 6, "logging_steps": 1, "save_steps": 0},
+                        eval={"sample_every": 4, "sample_prompts": prompts})
+    app = make_app(start_mode="train")
+    async with app.run_test(size=(100, 30)) as pilot:
+        run = await _start_from_ui(app, pilot, path, trainers)
+        await wait_for(pilot, lambda: app.follower.attached.history.done is not None, TRAIN_TIMEOUT, "the run to finish")
+        await wait_for(pilot, lambda: app.screen.is_settled, 10, "the last redraw")
+        samples = events(run.path, "sample")
+        assert [(e["step"], e["prompt"]) for e in samples] == [(4, p) for p in prompts] + [(6, p) for p in prompts]
+        box = app.screen.query_one("#samples")
+        assert box.display and box.border_title.startswith("Answers now")
+        shown = str(box.render()).splitlines()
+        assert len(shown) == 2
+        for line, e in zip(shown, samples[-2:], strict=True):
+            answer = " ".join(e["answer"].split())
+            assert line.startswith("step 6") and e["prompt"] in line and answer[:20] in line

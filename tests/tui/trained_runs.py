@@ -111,8 +111,10 @@ def pictured_eval_report(run: str) -> dict:
     return {
         "run": run, "method": "lora", "examples": 6, "tokens": 95, "answered": 6, "seconds": 5.7,
         "path": f"runs/{run}/eval/report.json", "notes": [],
-        "base": {"perplexity": 2404.741, "loss": 7.7852, "exact_match": 0.0, "f1": 0.111},
-        "tuned": {"perplexity": 20.690, "loss": 3.0297, "exact_match": 0.0, "f1": 0.061},
+        "base": {"perplexity": 2404.741, "loss": 7.7852, "exact_match": 0.0, "f1": 0.111,
+                 "rouge1": 0.237, "rouge2": 0.0, "rougeL": 0.237, "bleu4": 0.072},
+        "tuned": {"perplexity": 20.690, "loss": 3.0297, "exact_match": 0.0, "f1": 0.061,
+                  "rouge1": 0.163, "rouge2": 0.058, "rougeL": 0.163, "bleu4": 0.057},
         "samples": [dict(zip(("line", "prompt", "reference", "base", "tuned"), s, strict=True)) for s in samples],
     }
 

@@ -26,6 +26,20 @@ def runs_dir(args: argparse.Namespace) -> str:
     return "runs"
 
 
+def add_trust_remote_code(parser: argparse.ArgumentParser) -> None:
+    """`--trust-remote-code`: a run folder whose recipe turns on model.trust_remote_code may run the
+    model's own Python code (refused without it: the folder may come from someone else)."""
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="allow a run whose recipe sets model.trust_remote_code to run the model's own code")
+
+
+def apply_trust_remote_code(args: argparse.Namespace) -> None:
+    if getattr(args, "trust_remote_code", False):
+        from tuitune.core.runs import allow_remote_code
+
+        allow_remote_code()
+
+
 def _number(text: str) -> float:
     try:
         value = float(text)

@@ -15,8 +15,13 @@ def run_together(args: argparse.Namespace, load: Callable[[str, list[str]], Any]
     from tuitune.core.errors import UserError
     from tuitune.core.runs import find_run
 
-    if args.nproc != 1:
-        raise UserError("--together trains in one process on one device", "drop --nproc, or train the recipes one by one")
+    if args.nproc not in (None, 1) or args.nnodes != 1:
+        raise UserError("--together trains in one process on one device",
+                        "drop --nproc/--nnodes, or train the recipes one by one")
+    if args.gpus is not None or args.dry_run or args.force:
+        used = [o for o, on in (("--gpus", args.gpus is not None), ("--dry-run", args.dry_run), ("--force", args.force)) if on]
+        raise UserError(f"{', '.join(used)} cannot go with --together yet",
+                        "choose the GPU with CUDA_VISIBLE_DEVICES, or train the recipes one by one")
     if args.run_dir:
         raise UserError("--run-dir names one run's folder; a group writes each recipe's own runs_dir/NAME",
                         "drop --run-dir (set output.runs_dir or name in the recipes)")

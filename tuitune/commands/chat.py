@@ -16,7 +16,14 @@ ctrl+c stops a reply that is being written."""
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    from tuitune.commands._args import add_runs_dir, non_negative_float, positive_int, top_p_value
+    from tuitune.commands._args import (
+        add_runs_dir,
+        add_trust_remote_code,
+        non_negative_float,
+        positive_int,
+        top_p_value,
+    )
+    from tuitune.commands._gpus import add_gpus
 
     parser.add_argument("target", metavar="MODEL_OR_RUN", help="a run name (in --runs-dir), a run folder, a model folder, a .gguf file or a hub id")
     parser.add_argument("--prompt", "-p", default=None, help="answer this one prompt and exit (default: an interactive chat)")
@@ -26,28 +33,40 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-p", type=top_p_value, default=0.9, help="nucleus sampling share in (0, 1] (default 0.9)")
     parser.add_argument("--max-new-tokens", type=positive_int, default=256, help="longest reply in tokens (default 256)")
     parser.add_argument("--seed", type=int, default=None, help="sampling seed: the same seed gives the same reply")
+    add_trust_remote_code(parser)
     add_runs_dir(parser)
+    add_gpus(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from tuitune.commands._args import apply_trust_remote_code
     from tuitune.commands._args import runs_dir as runs_dir_of
+    from tuitune.commands._gpus import use_gpus
     from tuitune.core.chat import ChatSession, GenerationSettings, same_seed
     from tuitune.core.errors import UserError
     from tuitune.core.tuned import quiet_libraries
 
+    apply_trust_remote_code(args)
     runs_dir = runs_dir_of(args)
     settings = GenerationSettings(
         temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed, system=args.system
     )
     settings.check()
+    from rich.console import Console
+
+    from tuitune.commands.pull import download_bars
+    from tuitune.core.models.hub_download import reporting
     from tuitune.core.tuned import resolve_target
 
-    # Resolve before loading anything, so a wrong name or an unfinished run fails at once.
-    resolve_target(args.target, runs_dir)
-    quiet_libraries()
-    start = time.perf_counter()
-    _note(f"loading {args.target} ...")
-    session = ChatSession.open(args.target, runs_dir)
+    # Resolve before loading anything, so a wrong name or an unfinished run fails at once. A hub
+    # model that is not cached yet is downloaded here, with progress bars.
+    with download_bars(Console(stderr=True)) as show, reporting(show):
+        resolve_target(args.target, runs_dir)
+        use_gpus(args, args.target, runs_dir)
+        quiet_libraries()
+        start = time.perf_counter()
+        _note(f"loading {args.target} ...")
+        session = ChatSession.open(args.target, runs_dir)  # a run's base model may need a download too
     _note(f"loaded {session.label} in {time.perf_counter() - start:.1f} s")
     if args.compare:
         if not session.can_compare:

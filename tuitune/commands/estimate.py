@@ -26,7 +26,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="train.optimizer")
     parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--gpu-memory", metavar="SIZE", help="plan for a GPU of this size (24GB, 80GiB) instead of the free memory here")
-    parser.add_argument("--gpus", type=int, default=1, metavar="N", help="GPUs per run (distributed.strategy decides ddp/fsdp)")
+    parser.add_argument("--gpus", default=None, metavar="0,2|auto",
+                        help="plan for these GPUs here (their free memory; one process each), or auto: those train would choose")
+    parser.add_argument("--n-gpus", type=int, default=None, metavar="N",
+                        help="GPUs per run when planning for a card size or the roomiest GPU (distributed.strategy decides ddp/fsdp)")
     parser.add_argument("--device", choices=("cuda", "cpu"), default=None,
                         help="plan GPU training (default) or CPU training; with --measure: where to measure (default: a GPU if present)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any recipe key, e.g. data.packing=true")
@@ -92,22 +95,30 @@ def run(args: argparse.Namespace) -> int:
         if args.recipe and args.recipe != args.measure:
             raise UserError("give the recipe once: --measure RECIPE (or --recipe RECIPE), not both")
         args.recipe = args.measure
+        from tuitune.commands._gpus import use_gpus
         from tuitune.commands.estimate_measure import run_measure
+
+        use_gpus(args)  # before the measurement touches CUDA
 
         return run_measure(args, build_recipe(args))
     args.device = args.device or "cuda"
     rec = build_recipe(args)
     if not args.model and not args.recipe:
         raise UserError("no model given", "tuitune estimate MODEL (a hub id, folder, .gguf or catalog name such as llama-3-8b)")
-    if args.gpus < 1:
-        raise UserError(f"--gpus {args.gpus}: must be at least 1")
+    if args.n_gpus is not None and args.n_gpus < 1:
+        raise UserError(f"--n-gpus {args.n_gpus}: must be at least 1")
+    if args.gpus is not None and args.gpu_memory:
+        raise UserError("--gpus plans for GPUs here, --gpu-memory for a card size: give one of them")
 
     from tuitune.core.memory.fit_plan import plan
     from tuitune.core.models.spec import model_spec
 
     spec = model_spec(rec.model_path)
-    available, where, bf16 = _available(args)
-    result = plan(spec, rec, available, device=args.device, bf16=bf16, n_gpus=args.gpus)
+    if args.gpus is not None:
+        available, where, bf16, n_gpus = _chosen(args, spec, rec)
+    else:
+        (available, where, bf16), n_gpus = _available(args), args.n_gpus or 1
+    result = plan(spec, rec, available, device=args.device, bf16=bf16, n_gpus=n_gpus)
     cards = {}
     if available is None:
         from tuitune.core.memory import verdict_for
@@ -130,6 +141,28 @@ def run(args: argparse.Namespace) -> int:
     for part in render(spec, rec, result, where, cards):
         console.print(part)
     return 0
+
+
+def _chosen(args: argparse.Namespace, spec, rec) -> tuple[int | None, str, bool, int]:  # noqa: ANN001
+    """(bytes available per GPU, where, bf16, GPUs) for --gpus: as `tuitune train` would choose them."""
+    from tuitune.core.gpu_choice import choose_gpus, parse_gpus
+    from tuitune.core.hardware import select_gpu_probe
+    from tuitune.core.memory import estimate
+
+    reading = select_gpu_probe().read()
+    bf16 = all(g.bf16 is not False for g in reading.gpus)
+    choice = choose_gpus(
+        reading.gpus, parse_gpus(args.gpus), count=args.n_gpus,
+        need_for=lambda n: estimate(spec, rec, n_gpus=n, device=args.device, bf16=bf16).train_peak_bytes,
+        grow=rec.distributed.strategy == "fsdp",
+    )  # fmt: skip
+    if not choice.gpus:
+        return None, "no GPU here", True, args.n_gpus or 1
+    for line in ([choice.reason] if choice.reason else []) + [f"warning: {w}" for w in choice.warnings]:
+        print(line, file=sys.stderr)
+    names = ", ".join(map(str, choice.indices))
+    where = f"free on GPU {names}" + (" (the least free of them, per GPU)" if len(choice.gpus) > 1 else f" ({choice.gpus[0].name})")
+    return choice.min_free_bytes, where, choice.bf16, len(choice.gpus)
 
 
 def _available(args: argparse.Namespace) -> tuple[int | None, str, bool]:

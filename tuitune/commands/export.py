@@ -12,7 +12,8 @@ QUANT_CHOICES = ("f32", "f16", "bf16", "q8_0", "q6_k", "q5_k_m", "q5_k_s", "q4_k
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    from tuitune.commands._args import add_runs_dir
+    from tuitune.commands._args import add_runs_dir, add_trust_remote_code
+    from tuitune.commands._gpus import add_gpus
 
     parser.add_argument("target", metavar="RUN", help="a run name (in --runs-dir) or a run folder; --gguf also takes a model")
     parser.add_argument("--adapter", metavar="OUT", help="copy the adapter to OUT with a README naming the base model and the recipe")
@@ -30,16 +31,21 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout (progress goes to stderr)")
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists and is not empty")
+    add_trust_remote_code(parser)
     add_runs_dir(parser)
+    add_gpus(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from tuitune.commands._args import apply_trust_remote_code
     from tuitune.commands._args import runs_dir as runs_dir_of
+    from tuitune.commands._gpus import use_gpus
     from tuitune.core import export
     from tuitune.core.errors import UserError
     from tuitune.core.runs import find_run
     from tuitune.core.tuned import quiet_libraries
 
+    apply_trust_remote_code(args)
     if args.ollama and not args.gguf:
         raise UserError("--ollama writes a Modelfile for a GGUF", "add --gguf DIR")
     if not (args.adapter or args.merge or args.gguf or args.vllm):
@@ -72,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
         plan_vllm(open_finished_run(run_path))
         export.check_output(args.vllm, args.force)
+    # Before anything loads a model: CUDA must see only the chosen GPU when it starts.
+    use_gpus(args, args.target, runs_dir)
 
     quiet_libraries()
     merged = None

@@ -35,6 +35,7 @@ def list_(runs_dir: str, as_json: bool = False) -> int:
         print(json.dumps([r.to_dict() for r in runs], indent=1))
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from tuitune.core.events import format_duration
@@ -43,7 +44,8 @@ def list_(runs_dir: str, as_json: bool = False) -> int:
     if not runs:
         console.print(f"no runs in {runs_dir}")
         return 0
-    colors = {"done": "green", "training": "cyan", "failed": "red", "crashed": "red", "stopped": "yellow"}
+    colors = {"done": "green", "training": "cyan", "failed": "red", "crashed": "red", "stopped": "yellow",
+              "unreadable": "red"}
     table = Table(box=None, header_style="bold")
     grouped = any(r.group for r in runs)  # the group column only when some run trained together
     for col in ("name", "status", "method", "model", "steps", "best eval", "duration") + (("group",) if grouped else ()):
@@ -53,9 +55,13 @@ def list_(runs_dir: str, as_json: bool = False) -> int:
         best = f"{r.best_eval_loss:.4f}" if isinstance(r.best_eval_loss, (int, float)) else "-"
         steps = f"{r.step}/{r.max_steps}" if r.max_steps else str(r.step)
         model = r.model if len(r.model) <= 40 else "…" + r.model[-39:]
-        row = [r.name, f"[{color}]{r.status}[/]", r.method, model, steps, best, format_duration(r.duration_s)]
-        table.add_row(*row, *([r.group or "-"] if grouped else []))
+        row = [escape(r.name), f"[{color}]{escape(r.status)}[/]", escape(r.method), escape(model), steps, best,
+               format_duration(r.duration_s)]
+        table.add_row(*row, *([escape(r.group or "-")] if grouped else []))
     console.print(table)
+    for r in runs:
+        if r.status == "unreadable":
+            console.print(f"[red]{escape(r.name)}: cannot be read ({escape(str(r.error))})[/]", highlight=False)
     return 0
 
 
@@ -74,6 +80,6 @@ def watch(name: str, runs_dir: str) -> int:
     summary = run_.summary()
     if summary.status in ("crashed", "interrupted"):
         console.print(f"[red]the trainer is gone and the run is {summary.status}[/]: "
-                      f"resume with `tuitune train --resume {run_.name}` (see {run_.log_path})")
+                      f"resume with `tuitune train --resume {run_.reference()}` (see {run_.log_path})", highlight=False)
         return 1
     return 0 if summary.status in ("done", "stopped") else 1

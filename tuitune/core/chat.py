@@ -73,7 +73,7 @@ class ChatSession:
         self._base: LoadedModel | None = None
         # Generation toggles adapter state and seeds the global RNG: one reply at a time.
         self._lock = threading.Lock()
-        self._stop_ids = _stop_token_ids(loaded.model, loaded.tokenizer)
+        self._stop_ids = stop_token_ids(loaded.model, loaded.tokenizer)
 
     @classmethod
     def open(cls, target: str, runs_dir: str | Path = "runs", device: str | None = None) -> ChatSession:
@@ -330,7 +330,7 @@ def training_chat_template(tokenizer: Any, template: str) -> str:
     return jinja if jinja is not None else tokenizer.chat_template
 
 
-def _stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
+def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
     """eos of the tokenizer and the generation config, plus the template's end-of-turn token."""
     ids: list[int] = []
 

@@ -4,75 +4,26 @@ On the run's eval split (the same rows the trainer held out: `prepare_training_d
 data.val_size and seeded by train.seed) or on a file given by the user:
 - perplexity: exp of the mean negative log-likelihood of the trained tokens (the assistant
   replies, as the trainer's labels mark them), for base and tuned;
-- exact match and token F1 of greedy answers to each example's last assistant turn.
-
-Answers are compared after SQuAD-style normalization (see `normalize_answer`): lowercase, drop
-punctuation and the articles a/an/the, collapse whitespace. Tokens are whitespace-separated words,
-and each CJK character counts as one token (Chinese and Japanese are written without spaces;
-this is how the CMRC 2018 evaluation scores Chinese answers).
+- exact match, token F1, ROUGE-1/2/L and BLEU-4 of greedy answers to each example's last
+  assistant turn (`tuitune.core.text_metrics` says how each is computed, Chinese included).
+Benchmarks (MMLU, C-Eval, ...) are `tuitune.core.benchmarks`, through lm-eval.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
-import string
 import threading
 import time
-import unicodedata
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tuitune.core.errors import UserError
 from tuitune.core.progress import ProgressFn, report
+from tuitune.core.text_metrics import NORMALIZATION, SEGMENTATION, AnswerScores, mean_scores, score_answer
 
 REPORT_FILE = "report.json"
-NORMALIZATION = (
-    "lowercase; punctuation removed; articles a/an/the removed; whitespace collapsed; "
-    "tokens are words split on whitespace, each CJK character one token"
-)
-
-# ------------------------------------------------------------------------------ answer metrics
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_CJK = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af])")
-
-
-def _is_punctuation(ch: str) -> bool:
-    return ch in string.punctuation or unicodedata.category(ch).startswith("P")
-
-
-def normalize_answer(text: str) -> str:
-    """Lowercase, remove punctuation (ASCII and Unicode) and English articles, collapse whitespace."""
-    text = text.lower()
-    text = "".join(" " if _is_punctuation(ch) else ch for ch in text)
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
-
-
-def answer_tokens(text: str) -> list[str]:
-    """Normalized tokens: whitespace-separated words, with every CJK character a token of its own."""
-    return _CJK.sub(r" \1 ", normalize_answer(text)).split()
-
-
-def exact_match(prediction: str, reference: str) -> float:
-    """1.0 when the two answers are the same after normalization, else 0.0."""
-    return float(answer_tokens(prediction) == answer_tokens(reference))
-
-
-def token_f1(prediction: str, reference: str) -> float:
-    """Harmonic mean of token precision and recall (tokens counted with multiplicity)."""
-    pred, ref = answer_tokens(prediction), answer_tokens(reference)
-    if not pred or not ref:
-        return float(pred == ref)  # both empty: a match; only one empty: nothing in common
-    common = sum((Counter(pred) & Counter(ref)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
 
 
 def perplexity_from(nll_sum: float, tokens: int) -> float:
@@ -202,8 +153,13 @@ class Cancelled(Exception):
 class ModelScores:
     perplexity: float
     loss: float  # mean negative log-likelihood per token
-    exact_match: float | None  # mean over generated answers, 0..1; None without references
+    # Means over generated answers, 0..1; None without references (plain text data).
+    exact_match: float | None
     f1: float | None
+    rouge1: float | None = None
+    rouge2: float | None = None
+    rougeL: float | None = None
+    bleu4: float | None = None
 
 
 @dataclass
@@ -213,10 +169,8 @@ class SamplePrediction:
     reference: str
     base: str
     tuned: str
-    base_exact_match: float
-    tuned_exact_match: float
-    base_f1: float
-    tuned_f1: float
+    base_scores: AnswerScores
+    tuned_scores: AnswerScores
 
 
 @dataclass
@@ -233,22 +187,23 @@ class EvalReport:
     samples: list[SamplePrediction] = field(default_factory=list)
     max_new_tokens: int = 64
     normalization: str = NORMALIZATION
+    segmentation: str = SEGMENTATION
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     path: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(_finite(asdict(self)), indent=2, ensure_ascii=False)
+        return json.dumps(json_safe(asdict(self)), indent=2, ensure_ascii=False)
 
 
-def _finite(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON has no NaN/Infinity: write them as null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_finite(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -326,7 +281,7 @@ def evaluate_run(
     else:
         notes.append(f"{run.method} run: the base model was loaded separately after the tuned one was released")
         del session, tuned
-        _free_memory()
+        free_memory()
         report(progress, "load", f"loading the base model {run.recipe.model.name_or_path}")
         base_session = ChatSession(load_base_for(run, device))
         base_nll, _, base_answers = score(base_session, "base", True)
@@ -338,10 +293,8 @@ def evaluate_run(
             reference=it.reference or "",
             base=b,
             tuned=t,
-            base_exact_match=exact_match(b, it.reference or ""),
-            tuned_exact_match=exact_match(t, it.reference or ""),
-            base_f1=token_f1(b, it.reference or ""),
-            tuned_f1=token_f1(t, it.reference or ""),
+            base_scores=score_answer(b, it.reference or ""),
+            tuned_scores=score_answer(t, it.reference or ""),
         )
         for it, b, t in zip(answerable, base_answers, tuned_answers, strict=True)
     ]
@@ -361,26 +314,27 @@ def evaluate_run(
         seconds=round(time.perf_counter() - start, 2),
     )
     if write:
-        run.eval_dir.mkdir(parents=True, exist_ok=True)
-        path = run.eval_dir / REPORT_FILE
-        result.path = str(path)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(result.to_json() + "\n", encoding="utf-8")
-        tmp.replace(path)
+        save_report(result, run.eval_dir / REPORT_FILE)
     report(progress, "done", f"evaluated {len(items)} examples in {result.seconds:.1f} s")
     return result
 
 
+def save_report(result: Any, path: Path) -> None:
+    """Write result.to_json() to path at once (temp file + rename) and set result.path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result.path = str(path)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(result.to_json() + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
 def _scores(nll: float, tokens: int, samples: list[SamplePrediction], who: str) -> ModelScores:
     loss = nll / tokens if tokens else math.nan
-    if not samples:
-        return ModelScores(perplexity_from(nll, tokens), loss, None, None)
-    em = sum(getattr(s, f"{who}_exact_match") for s in samples) / len(samples)
-    f1 = sum(getattr(s, f"{who}_f1") for s in samples) / len(samples)
-    return ModelScores(perplexity_from(nll, tokens), loss, em, f1)
+    means = mean_scores([getattr(s, f"{who}_scores") for s in samples])
+    return ModelScores(perplexity_from(nll, tokens), loss, **means)
 
 
-def _free_memory() -> None:
+def free_memory() -> None:
     import gc
 
     import torch

@@ -8,20 +8,20 @@ a type nobody declared gives None, so an older reader keeps working when writers
 `Event.markup()` is the one-line rendering (rich markup) that `tuitune train`, `tuitune runs watch`
 and the Train screen's log all show; `format_duration` and `format_size` are the figures in it.
 
-Adding an event type (e.g. `sample`) is one class here:
+Adding an event type (e.g. `note`) is one class here (`SampleEvent` below is one such):
 
     @event_type
     @dataclass
-    class SampleEvent(Event):
-        type: ClassVar[str] = "sample"
+    class NoteEvent(Event):
+        type: ClassVar[str] = "note"
         step: int | None = None
         text: str | None = None
 
         def describe(self) -> str | None:        # its line, or leave it out for none
-            return f"sample at step {self.step}: {escape(str(self.text))}"
+            return f"note at step {self.step}: {escape(str(self.text))}"
 
 Every field needs a default (None: absent in the file). `parse_event`, the CLI and the TUI find the
-new type through `EVENT_TYPES`; the engine writes it with `reporter.emit(SampleEvent(step=..., text=...))`;
+new type through `EVENT_TYPES`; the engine writes it with `reporter.emit(NoteEvent(step=..., text=...))`;
 then list its fields in docs/architecture.md.
 
 Standard library only at import (rich is imported when a line is rendered).
@@ -38,6 +38,34 @@ from typing import Any, ClassVar
 from tuitune.core.units import format_bytes
 
 EVENT_TYPES: dict[str, type[Event]] = {}
+
+
+# A field's declared type, by the first name in its annotation ("int | None" -> int): what a value must be.
+_KIND_CHECKS: dict[str, Any] = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+    "dict": lambda v: isinstance(v, dict),
+    "list": lambda v: isinstance(v, list),
+}
+_KINDS_CACHE: dict[type, dict[str, str]] = {}
+
+
+def _field_kinds(cls: type) -> dict[str, str]:
+    kinds = _KINDS_CACHE.get(cls)
+    if kinds is None:
+        kinds = {}
+        for f in dataclasses.fields(cls):
+            annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+            kinds[f.name] = annotation.split("|")[0].split("[")[0].strip()
+        _KINDS_CACHE[cls] = kinds
+    return kinds
+
+
+def _fits(value: Any, kind: str) -> bool:
+    check = _KIND_CHECKS.get(kind)
+    return value is None or check is None or check(value)
 
 
 def event_type(cls: type[Event]) -> type[Event]:
@@ -70,8 +98,10 @@ class Event:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Event:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in known})
+        """The event from a parsed line. A field of the wrong type (a hand-edited or damaged file) reads as
+        absent (None): readers can format every field without checking it again."""
+        kinds = _field_kinds(cls)
+        return cls(**{k: v if _fits(v, kinds[k]) else None for k, v in raw.items() if k in kinds})
 
     def fields(self) -> dict[str, Any]:
         """The type's own fields, as written to events.jsonl (time and type are added by the writer)."""
@@ -127,12 +157,17 @@ class StartEvent(Event):
     packed: bool | None = None
     gradient_checkpointing: bool | None = None
     precision: str | None = None  # bf16 | fp16 | fp32, after CPU fallbacks
+    gpus: list[int] | None = None  # physical GPU numbers the run uses (CUDA_VISIBLE_DEVICES), None on CPU
+    cuda_visible_devices: str | None = None  # the variable as the trainer received it
+    nnodes: int | None = None  # machines in the job
 
     def describe(self) -> str:
         from rich.markup import escape
 
         resumed = f", resumed from step {self.resumed_from}" if self.resumed_from else ""
-        where = ", ".join(str(x) for x in (self.device, self.precision) if x)
+        gpus = "GPU " + ",".join(map(str, self.gpus)) if isinstance(self.gpus, list) and self.gpus else None
+        nodes = f"{self.nnodes} machines" if isinstance(self.nnodes, int) and self.nnodes > 1 else None
+        where = ", ".join(str(x) for x in (self.device, gpus, nodes, self.precision) if x)
         return escape(
             f"{self.method} on {self.model} ({where}): {self.num_train} train rows, {self.num_eval} eval rows, "
             f"{self.max_steps} steps, {_count(self.trainable_params)} of {_count(self.total_params)} parameters "
@@ -151,7 +186,8 @@ class StatusEvent(Event):
         from rich.markup import escape
 
         message = escape(str(self.message or ""))
-        return f"[blue]{self.status}[/]" + (f"  {message}" if message and message != self.status else "")
+        status = escape(str(self.status))
+        return f"[blue]{status}[/]" + (f"  {message}" if message and message != status else "")
 
 
 @event_type
@@ -168,7 +204,8 @@ class StepEvent(Event):
     tokens_per_s: float | None = None  # since the previous step event
     elapsed_s: float | None = None  # since this process began training
     eta_s: float | None = None
-    # {device: "cuda" | "cpu", allocated, reserved, peak, rss} in bytes (allocated/reserved null on CPU)
+    # {device: "cuda" | "cpu", allocated, reserved, peak, rss} in bytes (allocated/reserved null on CPU),
+    # and on a GPU or with several processes devices: [{rank, gpu, allocated, reserved, peak, total, rss}]
     memory: dict[str, Any] | None = None
 
     def describe(self) -> str:
@@ -203,6 +240,24 @@ class CheckpointEvent(Event):
         from rich.markup import escape
 
         return f"[dim]checkpoint step {self.step}: {escape(str(self.path))}[/]"
+
+
+@event_type
+@dataclass
+class SampleEvent(Event):
+    """The greedy answer to one of eval.sample_prompts at a step (rank 0, every eval.sample_every steps)."""
+
+    type: ClassVar[str] = "sample"
+    step: int | None = None
+    prompt: str | None = None
+    answer: str | None = None
+
+    def describe(self) -> str:
+        from rich.markup import escape
+
+        answer = " ".join(str(self.answer or "").split()) or "(empty)"
+        cut = answer if len(answer) <= 300 else answer[:299] + "…"
+        return f"[magenta]sample[/] step {self.step}  [bold]{escape(str(self.prompt))}[/] → {escape(cut)}"
 
 
 @event_type
@@ -253,7 +308,7 @@ class DoneEvent(Event):
 @dataclass
 class ErrorEvent(Event):
     type: ClassVar[str] = "error"
-    kind: str | None = None  # oom | nan | data | config | exception
+    kind: str | None = None  # oom | nan | data | config | disk | exception
     message: str | None = None
     hint: str | None = None
 
@@ -261,7 +316,61 @@ class ErrorEvent(Event):
         from rich.markup import escape
 
         hint = f"\n  [dim]hint: {escape(str(self.hint))}[/]" if self.hint else ""
-        return f"[red bold]error ({self.kind}):[/] {escape(str(self.message))}{hint}"
+        return f"[red bold]error ({escape(str(self.kind))}):[/] {escape(str(self.message))}{hint}"
+
+
+@event_type
+@dataclass
+class DownloadEvent(Event):
+    """A hub model arriving before loading (tuitune.core.engine.downloads): at most one a second, one
+    as each file ends, and a last one with `finished`. Bytes count every selected file."""
+
+    type: ClassVar[str] = "download"
+    model: str | None = None  # the hub id
+    file: str | None = None  # the file being transferred ("" between files)
+    file_done: int | None = None
+    file_total: int | None = None
+    done: int | None = None  # bytes, all files
+    total: int | None = None
+    speed: float | None = None  # bytes per second over the last seconds; 0 while stalled
+    eta_s: float | None = None
+    files_done: int | None = None
+    files_total: int | None = None
+    finished: bool | None = None
+
+    def describe(self) -> str:
+        from rich.markup import escape
+
+        if self.finished:
+            return f"[green]downloaded[/] {escape(str(self.model))} ({format_size(self.total)})"
+        share = f"{100 * (self.done or 0) / self.total:.0f}%" if self.total else "-"
+        return (
+            f"[blue]download[/] {escape(str(self.file or '-'))}  {format_size(self.done)} of {format_size(self.total)}"
+            f" ({share})  {format_size(self.speed)}/s  eta {format_duration(self.eta_s)}"
+        )
+
+
+@event_type
+@dataclass
+class EstimateEvent(Event):
+    """The memory estimate, written as soon as a downloading model's config.json is in."""
+
+    type: ClassVar[str] = "estimate"
+    model: str | None = None
+    train_peak_bytes: int | None = None
+    available_bytes: int | None = None  # free GPU memory, or available RAM on the CPU
+    where: str | None = None  # cuda:N | cpu
+    verdict: str | None = None  # fits | tight | does not fit
+
+    def describe(self) -> str:
+        from rich.markup import escape
+
+        color = {"fits": "green", "tight": "yellow", "does not fit": "red"}.get(str(self.verdict), "white")
+        return (
+            f"memory estimate: training needs {format_size(self.train_peak_bytes)} of "
+            f"{format_size(self.available_bytes)} free on {escape(str(self.where))}: "
+            f"[{color} bold]{escape(str(self.verdict))}[/]"
+        )
 
 
 def event_markup(raw: Any) -> str | None:
@@ -270,15 +379,30 @@ def event_markup(raw: Any) -> str | None:
     return event.markup() if event is not None else None
 
 
+DOWNLOAD_LINE_EVERY_S = 10.0  # a long download prints its first line, then one this often, then the end
+
+
 def print_events(console: Any, events: Any) -> dict[str, Any] | None:
     """Print each event's line (on a rich Console) as it comes; returns the last event read."""
     last = None
+    shown: dict[str, Any] = {}  # the last download event printed
     for event in events:
+        last = event
+        if event.get("type") == "download" and not _worth_a_line(event, shown):
+            continue
         line = event_markup(event)
         if line is not None:
             console.print(line, highlight=False, soft_wrap=True)
-        last = event
     return last
+
+
+def _worth_a_line(event: Any, shown: dict[str, Any]) -> bool:
+    before = shown.get("event")
+    if (before is None or event.get("finished")
+            or (event.get("time") or 0) - (before.get("time") or 0) >= DOWNLOAD_LINE_EVERY_S):
+        shown["event"] = event
+        return True
+    return False
 
 
 # --------------------------------------------------------------------------- figures in the lines

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.core.errors import UserError
+from tuitune.core.models.load_errors import check_files
 from tuitune.core.progress import ProgressFn, report
 from tuitune.core.recipe import PROMPT_METHODS, to_toml
 from tuitune.core.runs import RunDirectory, open_finished_run, read_run
@@ -69,7 +70,9 @@ def check_adapter_export(run_path: str | Path) -> RunDirectory:
             f"run '{run.name}' is a {run.method} fine-tuning run: it has no adapter, its model/ is already a full model",
             "use --merge OUT to copy the full model",
         )
-    return open_finished_run(run.path)
+    run = open_finished_run(run.path)
+    check_files("the adapter", run.adapter_dir)
+    return run
 
 
 def check_merge(run_path: str | Path, qlora_base: str = "quantized") -> tuple[RunDirectory, list[str]]:
@@ -84,6 +87,7 @@ def check_merge(run_path: str | Path, qlora_base: str = "quantized") -> tuple[Ru
             f"export the adapter instead (--adapter OUT) and load it with peft on top of {run.recipe.model.name_or_path}",
         )
     run = open_finished_run(run.path)
+    check_files("the trained result", run.result_dir)
     warnings: list[str] = []
     if not run.is_peft:
         warnings.append(f"{run.method} run: model/ is already a full model, nothing to merge; copying it")
@@ -185,6 +189,7 @@ def _merge_into(run: RunDirectory, staging: Path, device: str, progress: Progres
 
     recipe = run.recipe.copy()
     source = resolve_model(recipe.model_path)
+    check_files(f"the base model {recipe.model.name_or_path}", source.path)
     dtype_name = merge_dtype_name(run.recipe, _checkpoint_dtype(source.path))
     if not (recipe.method.type == "qlora" and from_quantized) and not shard_merge_obstacle(run.adapter_dir, source.path):
         report(progress, "load", f"merging {run.adapter_dir} into {run.recipe.model.name_or_path} shard by shard ({dtype_name})")

@@ -349,6 +349,8 @@ class FakeGpuProbe(GpuProbe):
     """Made-up GPUs from a spec such as "24GB", "2x80GB", "RTX4090", "2xA100" ("none": no GPU).
 
     Deterministic (free = total - 400 MiB, idle, 35 °C), for tests, snapshots and screenshots.
+    ",busy=I:SIZE" (repeatable) puts another user's process on GPU I: "4xA100,busy=1:38GB" gives
+    GPU 1 a python3 process (pid 40001) holding 38 GiB at 97% utilization.
     """
 
     kind = "fake"
@@ -359,6 +361,23 @@ class FakeGpuProbe(GpuProbe):
 
     @staticmethod
     def _parse(spec: str) -> tuple[list[GpuInfo], list[str]]:
+        card_spec, *extras = (spec or "").split(",")
+        gpus, problems = FakeGpuProbe._cards(card_spec)
+        for extra in extras:
+            m = re.fullmatch(r"\s*busy\s*=\s*(\d+)\s*:\s*(.+?)\s*", extra)
+            size = _fake_size(m.group(2)) if m else None
+            if m is None or size is None or int(m.group(1)) >= len(gpus):
+                problems.append(f"{FAKE_GPU_ENV}={spec!r}: '{extra.strip()}' not understood (busy=INDEX:SIZE, e.g. busy=1:38GB)")
+                continue
+            i = int(m.group(1))
+            g = gpus[i]
+            used = min(size, g.free_bytes or 0)
+            gpus[i] = replace(g, free_bytes=(g.free_bytes or 0) - used, utilization_pct=97, temperature_c=71,
+                              processes=(*g.processes, GpuProcess(40000 + i, "python3", used)))
+        return gpus, problems
+
+    @staticmethod
+    def _cards(spec: str) -> tuple[list[GpuInfo], list[str]]:
         if spec.strip().lower() in ("0", "none"):
             return [], []  # a machine without GPUs
         m = _FAKE_RE.match(spec or "")
@@ -366,11 +385,8 @@ class FakeGpuProbe(GpuProbe):
         what = m.group(2) if m else ""
         card = KNOWN_CARDS.get(what.upper().replace(" ", "").replace("GEFORCE", ""))
         if card is None:
-            from tuitune.core.units import parse_bytes
-
-            try:
-                size = parse_bytes(what)
-            except ValueError:
+            size = _fake_size(what)
+            if size is None:
                 cards = ", ".join(KNOWN_CARDS)
                 return [], [f"{FAKE_GPU_ENV}={spec!r} not understood: use 24GB, 2x80GB or a card name ({cards})"]
             card = (f"Fake GPU {what.upper()}", 0, (8, 9))
@@ -402,6 +418,15 @@ class FakeGpuProbe(GpuProbe):
 
     def refresh(self, gpus: list[GpuInfo]) -> list[GpuInfo]:
         return list(gpus)
+
+
+def _fake_size(text: str) -> int | None:
+    from tuitune.core.units import parse_bytes
+
+    try:
+        return parse_bytes(text)
+    except ValueError:
+        return None
 
 
 def select_gpu_probe(env: dict[str, str] | None = None) -> GpuProbe:

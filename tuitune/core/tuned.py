@@ -93,6 +93,7 @@ def _tokenizer_in(folder: Path, recipe: Recipe) -> Any:
 
 def load_run_model(run: RunDirectory, device: str | None = None) -> LoadedModel:
     """The tuned model of a finished run: base + adapter, or the full model/."""
+    from tuitune.core.models.load_errors import check_files, describe_load_error
     from tuitune.core.models.loading import load_base_model, pick_device
 
     device = device or pick_device()
@@ -100,14 +101,19 @@ def load_run_model(run: RunDirectory, device: str | None = None) -> LoadedModel:
     if run.is_peft:
         from peft import PeftModel
 
+        check_files("the adapter", run.adapter_dir)
         base, tokenizer, _ = load_base_model(recipe, device=device)
         try:
             model = PeftModel.from_pretrained(base, str(run.adapter_dir), is_trainable=False)
-        except (ValueError, RuntimeError, OSError) as e:
+        except (RuntimeError, KeyError) as e:
+            if type(e).__name__ == "OutOfMemoryError":
+                raise
             raise UserError(
                 f"{run.adapter_dir}: the adapter does not fit the base model {recipe.model.name_or_path}: {_first_line(e)}",
                 "the base model must be the one the run was trained on",
             ) from e
+        except Exception as e:  # a damaged adapter_config.json, a file peft cannot read
+            raise describe_load_error(e, "the adapter", str(run.adapter_dir)) from e
         tokenizer = tokenizer_for_run(run, tokenizer)
         kind = "adapter"
     else:
@@ -153,11 +159,13 @@ def _load_full(folder: Path, recipe: Recipe, device: str) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM
 
     from tuitune.core.models import load_tokenizer
+    from tuitune.core.models.load_errors import loading
     from tuitune.core.models.loading import weight_dtype
 
-    model = AutoModelForCausalLM.from_pretrained(
-        str(folder), dtype=weight_dtype(recipe, device), trust_remote_code=recipe.model.trust_remote_code
-    )
+    with loading("the trained model", folder):
+        model = AutoModelForCausalLM.from_pretrained(
+            str(folder), dtype=weight_dtype(recipe, device), trust_remote_code=recipe.model.trust_remote_code
+        )
     model.to(device)
     if (folder / "tokenizer_config.json").is_file():
         tokenizer = _tokenizer_in(folder, recipe)

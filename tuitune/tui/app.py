@@ -55,6 +55,7 @@ class TuituneApp(App[int]):
         run: str | None = None,
         start_mode: str | None = None,
         blink: bool = True,
+        first_recipe: Path | None = None,
     ) -> None:
         super().__init__()
         self.lang = lang
@@ -70,6 +71,10 @@ class TuituneApp(App[int]):
         self._recipe: Recipe | None = None
         self.recipe_path: Path | None = None  # the file the current recipe was loaded from / saved to
         self.recipe_version = 0  # bumped on every change of the current recipe
+        # The recipe that is current until the user opens or makes one (`tuitune` passes the bundled
+        # quickstart); `recipe_is_first` says the current recipe is still that one, untouched.
+        self.first_recipe = first_recipe
+        self._first_copy: Recipe | None = None
         self.theme = DEFAULT_THEME
         # The run the Train screen shows, followed by an app-level thread whichever screen is up.
         self.follower = RunFollower(self)
@@ -82,10 +87,19 @@ class TuituneApp(App[int]):
     @property
     def recipe(self) -> Recipe:
         if self._recipe is None:
-            from tuitune.core.recipe import new_recipe
+            from tuitune.core.recipe import load_recipe, new_recipe
 
-            self._recipe = new_recipe()
+            recipe, problems = load_recipe(self.first_recipe) if self.first_recipe else (None, [])
+            if recipe is not None and not problems:
+                self._recipe, self.recipe_path, self._first_copy = recipe, self.first_recipe, recipe.copy()
+            else:
+                self._recipe = new_recipe()
         return self._recipe
+
+    @property
+    def recipe_is_first(self) -> bool:
+        """The current recipe is still the first one (`first_recipe`), as read from its file."""
+        return self._first_copy is not None and self.recipe_path == self.first_recipe and self.recipe == self._first_copy
 
     def set_recipe(self, recipe: Recipe, path: Path | None) -> None:
         """Replace the current recipe (the Recipe screen's load and new)."""
@@ -185,8 +199,18 @@ class TuituneApp(App[int]):
         self.push_screen(dialog)
 
 
+def quickstart_recipe(recipes_dir: Path) -> Path | None:
+    """The bundled quickstart recipe: recipes/quickstart.toml here, else the one beside the package
+    (a source checkout). It trains the demo model on CPU in a few minutes and visibly changes it."""
+    for folder in (Path(recipes_dir), Path(__file__).resolve().parents[2] / "recipes"):
+        path = folder / "quickstart.toml"
+        if path.is_file():
+            return path
+    return None
+
+
 def run_app(lang: str = "en", mouse: bool = True, run: str | None = None, runs_dir: str = "runs") -> int:
-    """Entry point used by `tuitune` with no subcommand."""
-    app = TuituneApp(lang=lang, runs_dir=runs_dir, run=run)
+    """Entry point used by `tuitune` with no subcommand: the quickstart is the first current recipe."""
+    app = TuituneApp(lang=lang, runs_dir=runs_dir, run=run, first_recipe=quickstart_recipe(Path("recipes")))
     result = app.run(mouse=mouse)
     return int(result or 0)

@@ -9,6 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from tuitune.tui.i18n_dataset import DATASET_STRINGS
+from tuitune.tui.i18n_eval import EVAL_STRINGS
+from tuitune.tui.i18n_hub import HUB_STRINGS
+from tuitune.tui.i18n_gpus import GPU_STRINGS
 
 LANGS = ("en", "zh")
 
@@ -51,6 +54,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "train.no_run": ("No run on this screen yet.", "此页面还没有训练。"),
     "train.recipe_line": ("Current recipe: {name} — {method} on {model}, data {data}",
                           "当前配方：{name} — {model} 上的 {method}，数据 {data}"),
+    "train.first_recipe": ("This is the bundled quickstart ({path}): no recipe was opened. It teaches the demo "
+                           "model a new name in a few minutes on CPU; then F6 compares it with the base.",
+                           "这是自带的快速入门配方（{path}）：尚未打开其他配方。它在 CPU 上几分钟内教会演示模型一个新名字；"
+                           "之后按 F6 与基础模型对比。"),
     "train.how": ("Press t to train it in a new run; F3 edits the recipe. "
                   "A run started here keeps training after you quit; `tuitune` reattaches to it.",
                   "按 t 开始新的训练；F3 编辑配方。在此开始的训练在退出应用后继续；"
@@ -200,24 +207,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "chat.stop_help": ("Stop the answer being generated", "停止正在生成的回答"),
     "chat.new_help": ("Forget the conversation and start again", "清空对话重新开始"),
     "chat.evaluate_help": ("Run `tuitune eval` on the run in the background", "在后台对该运行执行 `tuitune eval`"),
-    "eval.idle": (
-        "ctrl+r evaluates the run in the background (`tuitune eval RUN --json`): perplexity before and after, exact match and token F1 on its eval split.",
-        "ctrl+r 在后台评估该运行（`tuitune eval RUN --json`）：微调前后的困惑度，以及验证集上的精确匹配和 token F1。",
-    ),
-    "eval.need_run": ("Evaluation needs a run: load one first", "评估需要一个运行：请先载入"),
-    "eval.running": ("Evaluating {run}… {stage}", "正在评估 {run}… {stage}"),
-    "eval.done": ("{run}: {examples} examples, {tokens} tokens scored, {answered} answered · {seconds:.1f} s · {path}", "{run}：{examples} 条样本，{tokens} 个 token 计分，{answered} 条回答 · {seconds:.1f} 秒 · {path}"),
-    "eval.failed": ("Evaluation failed: {error}", "评估失败：{error}"),
-    "eval.col.who": ("", ""),
-    "eval.col.perplexity": ("perplexity", "困惑度"),
-    "eval.col.loss": ("loss", "损失"),
-    "eval.col.exact_match": ("exact match %", "精确匹配 %"),
-    "eval.col.f1": ("token F1 %", "token F1 %"),
-    "eval.col.line": ("line", "行"),
-    "eval.col.prompt": ("prompt", "提示"),
-    "eval.col.reference": ("reference", "参考答案"),
-    "eval.col.base": ("base", "基础模型"),
-    "eval.col.tuned": ("tuned", "微调后"),
     # export screen
     "export.run": ("Run", "运行"),
     "export.run_placeholder": ("a finished run's name or folder; enter checks it", "已完成运行的名称或目录；回车检查"),
@@ -421,10 +410,14 @@ STRINGS: dict[str, tuple[str, str]] = {
     "dialog.details": ("Details", "详情"),
     "dialog.hint": ("Hint: {hint}", "提示：{hint}"),
 }
+# Chat & Eval's Evaluate tab and the answers sampled during training have their own table.
+STRINGS.update(EVAL_STRINGS)
 
 from tuitune.tui.i18n_together import STRINGS_TOGETHER  # noqa: E402 - a feature's strings, kept beside
+from tuitune.tui.i18n_faults import STRINGS_FAULTS  # noqa: E402 - a feature's strings, kept beside
 
 STRINGS.update(STRINGS_TOGETHER)
+STRINGS.update(STRINGS_FAULTS)
 
 # Memory components in Chinese; in English the estimator's own COMPONENT_LABELS are shown.
 MEMORY_PARTS_ZH = {
@@ -446,9 +439,14 @@ _ALLOWED_ZH = {
     "float": "数字",
     "bool": "开或关",
     "list": "字符串列表",
+    "indices": "GPU 编号列表，如 [0, 2]",
     "table": "键=值 表",
     "str": "文本",
 }
+
+
+STRINGS.update(HUB_STRINGS)
+STRINGS.update(GPU_STRINGS)
 
 
 def t(key: str, lang: str = "en", /, **values: Any) -> str:
@@ -486,8 +484,8 @@ def allowed_text(spec: Any, lang: str = "en") -> str:
         if spec.min is not None:
             return f"{word} ≥ {_fmt(spec.min)}"
         return word
-    if spec.kind == "list" and spec.list_or:
-        return _ALLOWED_ZH["list"] + "，或 " + " / ".join(f'"{s}"' for s in spec.list_or)
+    if spec.kind in ("list", "indices") and spec.list_or:
+        return _ALLOWED_ZH[spec.kind] + "，或 " + " / ".join(f'"{s}"' for s in spec.list_or)
     if spec.kind == "str" and spec.pattern_text:
         return spec.pattern_text  # the schema states it in English only
     return _ALLOWED_ZH.get(spec.kind, spec.allowed())

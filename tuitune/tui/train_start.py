@@ -20,6 +20,7 @@ from tuitune.core.errors import UserError
 from tuitune.core.recipe import FIELDS, Recipe, validate
 from tuitune.core.runs import RunDirectory
 from tuitune.tui.child_process import child_env
+from tuitune.tui.remote_code import remote_code_args
 
 DEFAULT_RUNS_DIR = FIELDS["output.runs_dir"].default
 
@@ -61,8 +62,10 @@ def _spawn(args: list[str]) -> str:
         timeout=300,
     )
     if result.returncode != 0:
-        lines = [ln.strip().removeprefix("error: ").removeprefix("hint: ")
-                 for ln in result.stderr.strip().splitlines() if ln.strip()]
+        raw = [ln.strip() for ln in result.stderr.strip().splitlines() if ln.strip()]
+        # The CLI may say where it trains before it fails: the message is its "error:" line.
+        first = next((i for i, ln in enumerate(raw) if ln.startswith("error:")), 0)
+        lines = [ln.removeprefix("error: ").removeprefix("hint: ") for ln in raw[first:]]
         raise UserError(lines[0] if lines else f"tuitune {args[0]} exited with {result.returncode}",
                         "; ".join(lines[1:3]))
     return result.stdout
@@ -84,8 +87,10 @@ def start_run(recipe: Recipe, app_runs_dir: Path) -> RunDirectory:
         raise problem
     chosen, run_dir = run_for(recipe, app_runs_dir)
     run = prepare_run(chosen, run_dir)
+    # trust_remote_code on screen is the user's own setting: the prepared folder may use it.
+    trust = ["--trust-remote-code"] if chosen.model.trust_remote_code else []
     try:
-        _spawn(["train", "--run-dir", str(run.path), "--detach"])
+        _spawn(["train", "--run-dir", str(run.path), "--detach", *trust])
     except UserError:
         if run_state(run) == "prepared":  # nothing started: leave no half-made run behind
             shutil.rmtree(run.path, ignore_errors=True)
@@ -94,8 +99,9 @@ def start_run(recipe: Recipe, app_runs_dir: Path) -> RunDirectory:
 
 
 def resume_run(run: RunDirectory) -> RunDirectory:
-    """Continue a stopped or crashed run from its last checkpoint (`tuitune train --resume`)."""
-    _spawn(["train", "--resume", str(run.path), "--detach"])
+    """Continue a stopped or crashed run from its last checkpoint (`tuitune train --resume`).
+    A recipe with trust_remote_code resumes only once the user allowed it (tui.remote_code)."""
+    _spawn(["train", "--resume", str(run.path), "--detach", *remote_code_args(run.path)])
     return run
 
 

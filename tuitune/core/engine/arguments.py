@@ -45,6 +45,20 @@ def check_before_loading(recipe: Recipe, device: str, world_size: int = 1) -> li
     return warnings
 
 
+def position_limit_warning(recipe: Recipe, model: Any) -> str | None:
+    """A warning when data.cutoff_len is longer than the model's positions (max_position_embeddings):
+    rows past that length go where the model has no trained position, or fail outright."""
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    cutoff = recipe.data.cutoff_len
+    if isinstance(limit, int) and 0 < limit < cutoff:
+        return (
+            f"data.cutoff_len = {cutoff} is longer than {recipe.model.name_or_path} can place "
+            f"(max_position_embeddings = {limit}): tokens past {limit} have no trained position; "
+            f"set data.cutoff_len to {limit} or less"
+        )
+    return None
+
+
 def _field_names() -> set[str]:
     from transformers import TrainingArguments
 

@@ -1,4 +1,4 @@
-"""Trainer callbacks: stop requests, NaN guard and token counts (every rank), events (rank 0).
+"""Trainer callbacks: stop requests, NaN guard and token counts (every rank), events and sample answers (rank 0).
 
 Every rank must stop at the same step or DDP would hang in the next all-reduce, so the stop flag,
 the non-finite-loss flag and the token count are summed across ranks once per optimizer step.
@@ -65,20 +65,22 @@ def _checkpointing(model: Any) -> bool:
 class EventsCallback(TrainerCallback):
     """Writes start / step / eval / checkpoint events and keeps status.json current (rank 0 only)."""
 
-    def __init__(self, reporter: Reporter, start_fields: dict[str, Any], device: str) -> None:
+    def __init__(self, reporter: Reporter, start_fields: dict[str, Any], device: str, world_size: int = 1) -> None:
         self.reporter = reporter
         self.start_fields = start_fields
         self.device = device
+        self.world_size = world_size
         self.best_eval_loss: float | None = None
         self.train_loss: float | None = None
         self.last_eval_step = -1
         self._t0 = self._last_t = time.monotonic()
         self._step0 = 0
         self._last_tokens = 0
+        self.first_step: int | None = None  # the step this process began training at (a resume's checkpoint)
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self._t0 = self._last_t = time.monotonic()
-        self._step0 = state.global_step
+        self._step0 = self.first_step = state.global_step
         self._last_tokens = state.num_input_tokens_seen
         for entry in state.log_history:  # a resumed run keeps its best eval loss
             if "eval_loss" in entry:
@@ -96,6 +98,10 @@ class EventsCallback(TrainerCallback):
             max_steps=state.max_steps,
             best_eval_loss=self.best_eval_loss,
         )
+
+    def exclude_from_speed(self, seconds: float) -> None:
+        """Time spent on other work since the last step event (sample answers): not training speed."""
+        self._last_t += seconds
 
     def _note_eval(self, loss: float) -> None:
         if loss is not None and math.isfinite(loss) and (self.best_eval_loss is None or loss < self.best_eval_loss):
@@ -124,6 +130,8 @@ class EventsCallback(TrainerCallback):
             self._step_event(state, logs)
 
     def _step_event(self, state, logs: dict[str, Any]) -> None:
+        # Every rank logs (the Trainer gathers the loss there), so every rank joins the memory gather.
+        memory = memory_snapshot(self.device, self.world_size)
         now = time.monotonic()
         step = state.global_step
         tokens = state.num_input_tokens_seen
@@ -145,7 +153,7 @@ class EventsCallback(TrainerCallback):
             tokens_per_s=rate,
             elapsed_s=elapsed,
             eta_s=eta,
-            memory=memory_snapshot(self.device),
+            memory=memory,
         ))
         self.reporter.update(step=step, max_steps=state.max_steps, epoch=state.epoch, loss=loss, tokens=tokens)
 
@@ -153,3 +161,19 @@ class EventsCallback(TrainerCallback):
         path = f"{args.output_dir}/checkpoint-{state.global_step}"
         self.reporter.emit(CheckpointEvent(step=state.global_step, path=path))
         self.reporter.update(last_checkpoint=path)
+
+
+class SamplesCallback(TrainerCallback):
+    """Rank 0 only: the sample answers (`engine.samples.SampleSchedule`) at the end of due steps;
+    the other ranks train on and wait for rank 0 in the next step's all-reduce."""
+
+    def __init__(self, schedule: Any) -> None:
+        self.schedule = schedule
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.schedule.begin()
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if model is not None:
+            self.schedule.step_ended(model, state.global_step, state.max_steps)
+        return control

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ class DataError(UserError):
 
 @dataclass
 class Failure:
-    kind: str  # oom | nan | data | config | exception
+    kind: str  # oom | nan | data | config | disk | exception
     message: str
     hint: str
 
@@ -38,6 +39,10 @@ NAN_HINT = (
     "lower train.learning_rate (e.g. by 3-10x), keep train.max_grad_norm = 1.0 and some warm-up, "
     "prefer bf16 to fp16; check the data for empty or garbled rows"
 )
+
+
+# A full disk, a quota, a read-only or foreign folder: the user can fix these, then resume.
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 def _gib(n: float) -> str:
@@ -75,6 +80,12 @@ def describe(exc: BaseException, step: int | None = None) -> Failure:
         return Failure("oom", "; ".join(parts), OOM_HINT)
     if isinstance(exc, MemoryError):
         return Failure("oom", f"out of CPU memory{where}", OOM_HINT)
+    if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+        from tuitune.core.runs.disk import disk_hint, os_error_text
+
+        what = f" writing {exc.filename}" if exc.filename else ""
+        return Failure("disk", f"{os_error_text(exc)}{what}{where}",
+                       f"{disk_hint(exc)}; then continue from the last checkpoint with `tuitune train --resume`")
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
     return Failure("exception", f"{type(exc).__name__}{where}: {first}"[:500], "the full traceback is in train.log")

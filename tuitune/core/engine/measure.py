@@ -246,6 +246,7 @@ def measure_recipe(recipe: Recipe, device: str | None = None) -> RecipeMeasureme
             processing_class=built.tokenizer,
             callbacks=[_step_callback(meter, result)],
             counters=counters,
+            warn=result.warnings.append,
         )
         trainer.remove_callback(PrinterCallback)
         meter.take_peak()  # the steps' peaks start from what is loaded now

@@ -100,6 +100,8 @@ def prepare_data(recipe, tokenizer, reporter: Reporter):
 
 
 class TrainingSession:
+    SAMPLES = True  # answers to the recipe's sample prompts while training (engine.samples)
+
     def __init__(self, run: RunDirectory, resume: bool = False, data: Any = None) -> None:
         self.run = run
         self.resume = resume
@@ -163,9 +165,14 @@ class TrainingSession:
     def _train(self) -> int:
         import torch
 
-        from tuitune.core.engine.arguments import check_before_loading, training_arguments
+        from tuitune.core.engine.arguments import (
+            check_before_loading,
+            position_limit_warning,
+            training_arguments,
+        )
         from tuitune.core.engine.callbacks import ControlCallback, EventsCallback
         from tuitune.core.engine.collate import batching, features
+        from tuitune.core.engine.resources import visible_gpus
         from tuitune.core.engine.trainer import StepCounters
         from tuitune.core.models.loading import pick_device
 
@@ -177,14 +184,18 @@ class TrainingSession:
             torch.cuda.set_device(self.ranks.local_rank)
         for w in check_before_loading(recipe, device, self.ranks.world_size):
             self.reporter.warning(w)
-        checkpoint = self.run.last_checkpoint() if self.resume else None
-        if self.resume and checkpoint is None:
-            self.reporter.warning("no checkpoint to resume from: starting from step 0")
+        checkpoint = self._resume_point() if self.resume else None
 
         self.reporter.status("loading", f"loading {recipe.model.name_or_path}")
-        built = self._build_model(recipe, device)
-        for note in built.notes:
-            self.reporter.warning(note)
+        from tuitune.core.models.hub_download import DownloadCancelled
+
+        try:
+            built = self._build_model(recipe, device)
+        except DownloadCancelled:
+            return self._stopped("stopped while downloading the model (what arrived is kept for the resume)")
+        for note in [*built.notes, position_limit_warning(recipe, built.model)]:
+            if note:
+                self.reporter.warning(note)
         if self._stopping():
             return self._stopped("stopped before training started")
 
@@ -218,6 +229,9 @@ class TrainingSession:
                 "device": device,
                 "n_gpus": self.ranks.world_size if device == "cuda" else 0,
                 "world_size": self.ranks.world_size,
+                "nnodes": int(os.environ.get("GROUP_WORLD_SIZE", 1)),
+                "gpus": visible_gpus() if device == "cuda" else None,
+                "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
                 "num_train": len(train_rows),
                 "num_eval": len(eval_rows),
                 "packed": packed,
@@ -227,7 +241,14 @@ class TrainingSession:
                 "total_params": built.total_params,
             },
             device,
+            self.ranks.world_size,
         )
+        samples = None
+        if self.ranks.main and self.SAMPLES:  # the other ranks train on while rank 0 answers
+            from tuitune.core.engine.samples import samples_callback
+
+            fsdp = self.ranks.world_size > 1 and recipe.distributed.strategy == "fsdp"
+            samples = samples_callback(recipe, built.tokenizer, prepared, self.reporter, fsdp, events.exclude_from_speed)
         trainer = self._make_trainer(
             model=built.model,
             args=args,
@@ -235,12 +256,16 @@ class TrainingSession:
             eval_dataset=eval_rows or None,
             data_collator=collator,
             processing_class=built.tokenizer,
-            callbacks=[*self._extra_callbacks(), control, events],
+            callbacks=[*self._extra_callbacks(), control, events] + ([samples] if samples else []),
             counters=counters,
+            warn=self.reporter.warning,
         )
         self._trainer = trainer
         self.phase = "training"
-        output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        if checkpoint is not None and self._at_max_steps(trainer, checkpoint):
+            output = None  # the Trainer would train one step past max_steps: take the checkpoint as it is
+        else:
+            output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         self.phase = "finishing"
         self.step = trainer.state.global_step
         if control.stopped:
@@ -252,7 +277,9 @@ class TrainingSession:
         self.reporter.status("saving", "saving the result")
         target = self.run.adapter_dir if recipe.is_peft else self.run.model_dir
         self._save(trainer, target)
-        train_loss = events.train_loss if events.train_loss is not None else output.training_loss
+        reported = output.training_loss if output is not None else None
+        train_loss = self._train_loss(events.train_loss if events.train_loss is not None else reported,
+                                      resumed=checkpoint is not None, trained=self.step - (events.first_step or 0))
         self.reporter.emit(DoneEvent(
             steps=self.step,
             train_loss=train_loss,
@@ -264,17 +291,59 @@ class TrainingSession:
                              best_eval_loss=events.best_eval_loss, train_loss=train_loss)
         return 0
 
+    def _resume_point(self) -> Path | None:
+        """The newest intact checkpoint; newer damaged ones are named in a warning and set aside."""
+        from tuitune.core.runs.checkpoints import newest_intact_checkpoint, set_aside
+
+        checkpoint, damaged = newest_intact_checkpoint(self.run)
+        for folder, problem in damaged:
+            moved = set_aside(self.run, folder) if self.ranks.main else folder
+            then = f"resuming from {checkpoint.name}" if checkpoint else "no intact checkpoint is left"
+            self.reporter.warning(f"{folder.name} is damaged: {problem}; moved to {moved.parent.name}/{moved.name}, {then}")
+        if checkpoint is None:
+            self.reporter.warning("no checkpoint to resume from: starting from step 0")
+        return checkpoint
+
+    def _at_max_steps(self, trainer: Any, checkpoint: Path) -> bool:
+        """A resume whose checkpoint already reached max_steps loads it and trains nothing (transformers'
+        loop would still run one more step); the result is saved from it."""
+        from transformers.trainer_callback import TrainerState
+
+        state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+        if not (0 < trainer.args.max_steps <= state.global_step):
+            return False
+        trainer._load_from_checkpoint(str(checkpoint))
+        trainer.state = state
+        self.reporter.log(f"{checkpoint.name} already reached max_steps = {trainer.args.max_steps}: saving its result")
+        return True
+
+    def _train_loss(self, reported: float | None, resumed: bool, trained: int) -> float | None:
+        """The run's mean training loss. The Trainer's figure covers this process's steps only (0.0 when a
+        resume had nothing left to train), so a resumed run averages the logged losses of its history."""
+        if not resumed:
+            return reported
+        from tuitune.core.runs.history import RunHistory
+
+        history = RunHistory()
+        history.add(self.run.events())
+        mean = history.mean_train_loss()
+        return mean if mean is not None else (reported if trained > 0 else None)
+
     # ---- what a group job (engine.together) replaces: the model, the Trainer, extra callbacks
 
     def _build_model(self, recipe: Any, device: str) -> Any:
+        """The recipe's model; a hub model not yet cached is downloaded here, reported as `download`
+        events (DownloadCancelled when a stop is asked meanwhile)."""
         import torch
         from transformers import set_seed
 
         from tuitune.core.engine.build import build_model
+        from tuitune.core.engine.downloads import download_events
 
         set_seed(recipe.train.seed)  # adapter initialisation is random too: the same seed repeats a run
         device_map = {"": torch.cuda.current_device()} if device == "cuda" and recipe.method.type == "qlora" else None
-        return build_model(recipe, device, device_map=device_map)
+        with download_events(recipe, self.reporter, device, self._stopping):
+            return build_model(recipe, device, device_map=device_map)
 
     def _make_trainer(self, **kwargs: Any) -> Any:
         from tuitune.core.engine.trainer import TuituneTrainer

@@ -14,12 +14,9 @@ import torch
 from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from tuitune.core.engine.checkpointing import AtomicCheckpoints
 from tuitune.core.engine.collate import NUM_TOKENS
-from tuitune.core.memory import PLAIN_HEAD_MODEL_TYPES
-
-# PLAIN_HEAD_MODEL_TYPES: model types whose logits are exactly lm_head(last hidden state), no
-# soft-capping or logit scaling, so the loss can be computed from the trained positions only (see
-# trained_positions_loss). It lives with the memory estimator, which counts logits the same way.
+from tuitune.core.engine.head_loss import HeadLoss
 
 # Test-only hook: raise a CUDA out-of-memory error inside this training step, to exercise the OOM
 # path on machines without a GPU. Never set in normal use.
@@ -39,53 +36,6 @@ class StepCounters:
         tokens, bad = int(self.tokens), int(self.nonfinite)
         self.tokens, self.nonfinite = 0, 0
         return tokens, bad
-
-
-def plain_causal_lm(model: Any) -> Any | None:
-    """The causal LM under a LoRA/IA3 wrapper (or the model itself) when the fast loss applies to it.
-
-    Not for virtual-token methods (their forward prepends tokens) nor under DDP/FSDP wrappers (their
-    forward must run for gradients to be synchronised)."""
-    if isinstance(model, torch.nn.parallel.DistributedDataParallel) or type(model).__name__.startswith("FullySharded"):
-        return None
-    peft_config = getattr(model, "peft_config", None)
-    if peft_config:
-        config = next(iter(peft_config.values()))
-        kind = getattr(config.peft_type, "value", config.peft_type)
-        if getattr(config, "is_prompt_learning", False) or kind not in ("LORA", "IA3"):
-            return None
-        model = model.get_base_model()
-    if getattr(model.config, "model_type", None) not in PLAIN_HEAD_MODEL_TYPES:
-        return None
-    if not hasattr(model, "lm_head") or not hasattr(model, "get_decoder"):
-        return None
-    return model
-
-
-def trained_positions_loss(causal_lm: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
-    """The causal-LM loss with the output head applied only where a label is trained.
-
-    The vocabulary projection is a fifth of a small model's compute per token (49k x 576 for the
-    demo) and its logits the largest activation; prompt tokens (system prompt, question) have no
-    label, so projecting them is wasted work. Same value as the model's own loss: shifted labels,
-    summed cross-entropy divided by the trained tokens of the whole (accumulated) batch.
-    """
-    model_inputs = {k: inputs[k] for k in ("input_ids", "attention_mask", "position_ids") if k in inputs}
-    hidden = causal_lm.get_decoder()(**model_inputs, use_cache=False).last_hidden_state
-    return head_loss(causal_lm, hidden, inputs["labels"], num_items_in_batch)
-
-
-def head_loss(causal_lm: Any, hidden: torch.Tensor, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
-    """trained_positions_loss from the decoder's last hidden states (a fused group step has them)."""
-    targets = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=-100)  # position t predicts label t+1
-    keep = targets != -100
-    logits = causal_lm.lm_head(hidden[keep]).float()
-    loss = torch.nn.functional.cross_entropy(logits, targets[keep], reduction="sum")
-    if num_items_in_batch is None:
-        return loss / keep.sum().clamp(min=1)
-    if torch.is_tensor(num_items_in_batch):
-        num_items_in_batch = num_items_in_batch.to(loss.device)
-    return loss / num_items_in_batch
 
 
 class SeededLengthGroupedSampler(LengthGroupedSampler):
@@ -109,10 +59,34 @@ class SeededLengthGroupedSampler(LengthGroupedSampler):
         return super().__iter__()
 
 
-class TuituneTrainer(Trainer):
-    def __init__(self, *args: Any, counters: StepCounters, **kwargs: Any) -> None:
+class TuituneTrainer(AtomicCheckpoints, Trainer):
+    def __init__(self, *args: Any, counters: StepCounters, warn: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.counters = counters
+        self.warn = warn  # warn(message): a warning event (the session's reporter)
+        self._head_loss: HeadLoss | None | bool = False  # False: not looked at yet
+
+    def head_loss(self, model: Any) -> HeadLoss | None:
+        """The chunked head + loss for this model (tuitune.core.engine.head_loss), None where the
+        model's own loss must be used: a label smoother or custom loss, FSDP (sharded head weight),
+        a head that is not a plain Linear."""
+        if self._head_loss is False:
+            plain = self.label_smoother is not None or self.compute_loss_func is not None or self.is_fsdp_enabled
+            self._head_loss = None if plain else HeadLoss.for_model(model)
+        return self._head_loss or None
+
+    def _head_loss_or_none(self, model, inputs, num_items_in_batch):  # noqa: ANN001, ANN202
+        head = self.head_loss(model)
+        if head is None:
+            return None
+        # accelerate applies mixed precision by wrapping model.forward; the loss is formed after it.
+        with self.accelerator.autocast():
+            loss = head(model, inputs, num_items_in_batch)
+        if loss is None:  # the one-off check found logits this head cannot reproduce
+            self._head_loss = None
+            if self.warn is not None and head.note:
+                self.warn(head.note)
+        return loss
 
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
@@ -145,12 +119,12 @@ class TuituneTrainer(Trainer):
             self.count_batch(inputs)
         else:
             inputs.pop(NUM_TOKENS, None)
-        causal_lm = plain_causal_lm(model) if training and not return_outputs and "labels" in inputs else None
-        if causal_lm is not None and self.label_smoother is None and self.compute_loss_func is None:
-            # accelerate applies mixed precision by wrapping model.forward, which this path goes around.
-            with self.accelerator.autocast():
-                result = trained_positions_loss(causal_lm, inputs, num_items_in_batch)
-        else:
+        result = None
+        if "labels" in inputs and (training or self.args.prediction_loss_only):
+            loss = self._head_loss_or_none(model, inputs, num_items_in_batch)
+            if loss is not None:  # evaluation asks for outputs: the loss is all it reads (prediction_loss_only)
+                result = (loss, {"loss": loss}) if return_outputs else loss
+        if result is None:
             result = super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
         if training:
             self.note_loss(result[0] if return_outputs else result)

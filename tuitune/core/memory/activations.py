@@ -1,4 +1,4 @@
-"""Bytes per token that a training step holds for the backward pass: saved activations, logits and loss.
+"""Bytes per token that a training step holds for the backward pass: the decoder layers' saved activations.
 
 The terms enumerate the tensors autograd saves in a Llama-style decoder layer (RMSNorm with fp32
 upcast, RoPE, SwiGLU); see estimator.py for how they are checked against measured peaks.
@@ -8,18 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tuitune.core.memory.parameters import lora_targets
+from tuitune.core.memory.parameters import ia3_attention_targets, lora_targets
 from tuitune.core.memory.setup import Setup
-from tuitune.core.recipe.methods import LORA_METHODS, PROMPT_METHODS
+from tuitune.core.recipe.methods import LORA_METHODS
 
 if TYPE_CHECKING:
     from tuitune.core.models.spec import ModelSpec
-
-# Model types whose logits are exactly lm_head(last hidden state). For these the training engine
-# (tuitune.core.engine.trainer.trained_positions_loss) applies the output head only at positions
-# that have a label, so logits and loss memory scale with the trained tokens, not all tokens.
-PLAIN_HEAD_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
-
 
 def _lora_input_saves(s: Setup) -> tuple[float, bool]:
     """(bytes per input element one LoRA target saves, whether that input is shared with others).
@@ -117,7 +111,10 @@ def layer_saved_bytes(spec: ModelSpec, s: Setup, trainable_base: bool, seq_kv: i
         kv_saved = qd if repeat else kvd
         total += a * (2 * qd + 2 * kv_saved) + 4 * H
     if s.method == "ia3":
-        total += a * (2 * kvd + i)  # IA3 multiplies k, v outputs and the down_proj input: mul saves them
+        # IA3 multiplies two projections' outputs (k, v; q, v for Qwen/Gemma) and down_proj's input:
+        # the products save them.
+        scaled = qd + kvd if ia3_attention_targets(spec)[0] == "q_proj" else 2 * kvd
+        total += a * (scaled + i)
 
     # SwiGLU MLP: act_fn saves gate's output, the product saves silu(gate) and up: 3 x intermediate.
     # (Fused gate_up projections, ChatGLM and Phi-3, save the same bytes as views of one output.)
@@ -140,26 +137,3 @@ def layer_workspace_bytes(spec: ModelSpec, s: Setup) -> float:
     """
     k = max(1, spec.experts_per_token) if spec.num_experts else 1
     return s.act_bytes * (3 * spec.intermediate_size * k + 3 * spec.hidden_size)
-
-
-def logits_bytes_per_token(spec: ModelSpec, s: Setup) -> tuple[float, float, float]:
-    """(saved after forward, peak while the loss is formed, peak during the loss backward) per token.
-
-    transformers' ForCausalLMLoss upcasts the logits to fp32 and calls cross_entropy, which is
-    log_softmax (saves its fp32 output) + nll_loss. Forming it holds the lm_head output, its fp32
-    copy (16-bit only) and the log-probabilities. The backward pass holds the saved log-probs, the
-    dense gradient nll_loss creates and the gradient log_softmax returns: 3 x 4 bytes x vocab.
-    The Trainer drops the model outputs before backward, so the 16-bit logits are gone by then.
-    Gemma-2's final soft-capping (tanh) saves one more vocab-sized tensor.
-    """
-    V, a = spec.vocab_size, s.act_bytes
-    extra = a * V if spec.model_type == "gemma2" else 0
-    saved = 4 * V + extra
-    forming = a * V + (4 * V if a < 4 else 0) + 4 * V + extra
-    backward = 12 * V + extra
-    return saved, forming, backward
-
-
-def fast_loss(spec: ModelSpec, s: Setup) -> bool:
-    """Whether the engine computes this setup's loss at labelled positions only (one GPU or CPU)."""
-    return spec.model_type in PLAIN_HEAD_MODEL_TYPES and s.method not in PROMPT_METHODS and s.n_gpus == 1

@@ -28,12 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tuitune.core.memory.activations import (
-    fast_loss,
-    layer_saved_bytes,
-    layer_workspace_bytes,
-    logits_bytes_per_token,
-)
+from tuitune.core.memory.activations import layer_saved_bytes, layer_workspace_bytes
+from tuitune.core.memory.head import head_memory
 from tuitune.core.memory.parameters import (
     adapter_params,
     lora_targets,
@@ -154,6 +150,7 @@ def estimate(
     batch_size: int | None = None,
     seq_len: int | None = None,
     trained_fraction: float = 1.0,
+    chunked_head: bool = True,
 ) -> MemoryEstimate:
     """Memory of one training step (and of inference) for `spec` trained with `recipe`.
 
@@ -162,10 +159,12 @@ def estimate(
     n_gpus > 1: per-GPU memory under distributed.strategy (ddp replicates, fsdp shards).
     batch_size / seq_len override the recipe's (the planner's searches use them).
     trained_fraction: the share of tokens with a label, when the batches are known (1.0: all).
+    chunked_head: False estimates the model's own loss over full logits instead of the engine's
+    chunked head (for figures measured with other tools, and "before/after" comparisons).
     """
     s = resolve_setup(
         recipe, device=device, bf16=bf16, n_gpus=n_gpus, batch_size=batch_size, seq_len=seq_len,
-        trained_fraction=trained_fraction,
+        trained_fraction=trained_fraction, chunked_head=chunked_head,
     )
     return estimate_setup(spec, s, available_bytes)
 
@@ -270,7 +269,7 @@ class ActivationMemory:
     recompute: float  # one layer recomputed during the backward (checkpointing)
     loss_forming: float  # logits and loss tensors while the loss is formed
     loss_backward: float  # the loss's gradient tensors
-    head_logits_grad: float  # the logits' gradient while a trainable head computes its own
+    head_logits_grad: float  # what a trainable head's weight gradient needs formed, beyond itself
     layer_workspace: float  # gradients alive while one layer runs its backward
     transient: float  # one weight dequantized (QLoRA) or materialized (DoRA) at a time
     head_grad: float  # the output head's weight gradient (full fine-tuning)
@@ -295,7 +294,6 @@ def activation_memory(spec: ModelSpec, s: Setup) -> ActivationMemory:
         layer_recompute = layer
     head_trainable = s.method == "full"
     final_norm = 4 * h + 4 + ((s.weight_bytes * h + a * h) if head_trainable else 0)
-    _, loss_forming, loss_backward = logits_bytes_per_token(spec, s)
     if s.gradient_checkpointing:
         # transformers checkpoints each decoder layer (Chen et al. 2016, arXiv:1604.06174): only
         # the layer's input is kept; the layer is recomputed during backward.
@@ -303,9 +301,8 @@ def activation_memory(spec: ModelSpec, s: Setup) -> ActivationMemory:
         saved_layers = L * s.weight_bytes * h
     else:
         saved_layers = per_token_layers
-    # Tokens whose logits are formed in training: the engine projects only labelled positions for
-    # plain-head models (see PLAIN_HEAD_MODEL_TYPES); otherwise the model's own loss covers all.
-    T_loss = T * s.trained_fraction if fast_loss(spec, s) else T
+    # The head and its loss: the engine's chunked head projects only labelled positions (memory.head).
+    head = head_memory(spec, s, T, s.batch_size * s.seq_len * s.trained_fraction)
     # DoRA materializes each target's full weight (W + scale*BA) and its norm per forward.
     dora_tmp = 0.0
     if s.use_dora and s.method in LORA_METHODS:
@@ -317,9 +314,9 @@ def activation_memory(spec: ModelSpec, s: Setup) -> ActivationMemory:
         saved=T * (saved_layers + final_norm),
         final_norm=T * final_norm,
         recompute=T * layer_recompute if s.gradient_checkpointing else 0.0,
-        loss_forming=T_loss * loss_forming,
-        loss_backward=T_loss * loss_backward,
-        head_logits_grad=T_loss * a * spec.vocab_size,
+        loss_forming=head.forming,
+        loss_backward=head.backward,
+        head_logits_grad=head.head_backward,
         layer_workspace=T * layer_workspace_bytes(spec, s),
         transient=dequant_tmp + dora_tmp,
         head_grad=(spec.vocab_size * h * trainable_bytes_per_param(s)) if head_trainable else 0.0,
@@ -398,15 +395,14 @@ def setup_notes(spec: ModelSpec, s: Setup) -> list[str]:
 def eval_peak_bytes(spec: ModelSpec, s: Setup, static: float) -> float:
     """Allocated bytes while one evaluation batch runs (between training steps, under no_grad).
 
-    Evaluation uses the model's own loss over every position: the head's logits (compute dtype),
-    their fp32 upcast and log_softmax's fp32 output, V x T each (the upcast is a no-op in fp32).
-    Layers save nothing under no_grad; one layer's MLP intermediates are the largest transient.
-    Weights, adapters and optimizer states stay alive (the Trainer keeps the optimizer); gradients
-    were freed by zero_grad(set_to_none=True).
+    Evaluation forms the same loss as training, without gradients (memory.head: the chunked head
+    over the labelled positions, or the plain head's logits over all of them). Layers save nothing
+    under no_grad; one layer's MLP intermediates are the largest transient. Weights, adapters and
+    optimizer states stay alive (the Trainer keeps the optimizer); gradients were freed by
+    zero_grad(set_to_none=True).
     """
     T = s.batch_size * s.seq_len
-    a, V = s.act_bytes, spec.vocab_size
-    logits = T * V * (a + (4 if a < 4 else 0) + 4)
-    layer = T * a * (3 * spec.intermediate_size + 2 * spec.hidden_size)
+    logits = head_memory(spec, s, T, T * s.trained_fraction).evaluation
+    layer = T * s.act_bytes * (3 * spec.intermediate_size + 2 * spec.hidden_size)
     return static + max(logits, layer)
 

@@ -70,6 +70,18 @@ def weight_bytes(spec: ModelSpec, s: Setup) -> float:
     return rest + spec.num_layers * lin
 
 
+# peft's default IA3 targets scale q_proj and v_proj for these model types and k_proj and v_proj for
+# the others (TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING; tests/core/test_memory.py compares).
+IA3_QUERY_MODEL_TYPES = frozenset(
+    {"bart", "gemma", "gemma2", "gemma3_text", "gpt_neo", "gptj", "llama4", "opt", "phi", "qwen2", "qwen3"}
+)
+
+
+def ia3_attention_targets(spec: ModelSpec) -> tuple[str, str]:
+    """The two attention projections IA3 scales for this model type (peft's defaults)."""
+    return ("q_proj", "v_proj") if spec.model_type in IA3_QUERY_MODEL_TYPES else ("k_proj", "v_proj")
+
+
 def adapter_params(spec: ModelSpec, s: Setup) -> int:
     """Trainable parameters a PEFT method adds (0 for full and freeze, which train base weights).
 
@@ -78,7 +90,7 @@ def adapter_params(spec: ModelSpec, s: Setup) -> int:
     virtual token per layer (peft's default has no reparametrization MLP). Prompt tuning (Lester et
     al. 2021): virtual tokens x hidden. P-tuning (Liu et al. 2021): the virtual token embeddings
     plus peft's MLP encoder hidden->enc->enc->hidden with biases. IA3 (Liu et al. 2022): scaling
-    vectors on k, v (out) and down_proj (in), peft's default targets. LLaMA-Adapter (Zhang et al.
+    vectors on k, v (q, v for Qwen and Gemma) outputs and down_proj's input, peft's default targets. LLaMA-Adapter (Zhang et al.
     2023): adapter_len x hidden prompts and one gate per adapted layer.
     """
     m, h, L = s.method, spec.hidden_size, spec.num_layers
@@ -99,7 +111,7 @@ def adapter_params(spec: ModelSpec, s: Setup) -> int:
     if m == "ia3":
         per = 0
         for lin in spec.linears:
-            if lin.name in ("k_proj", "v_proj"):
+            if lin.name in ia3_attention_targets(spec):
                 per += lin.out_features * lin.count
             elif lin.name in ("down_proj", "w2", "dense_4h_to_h"):
                 per += lin.in_features * lin.count

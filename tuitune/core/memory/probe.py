@@ -106,7 +106,7 @@ class TrainingMemoryProbe:
         import torch
 
         from tuitune.core.engine.build import build_model
-        from tuitune.core.engine.trainer import plain_causal_lm
+        from tuitune.core.engine.head_loss import HeadLoss
         from tuitune.core.models.loading import pick_device
 
         self.recipe = recipe
@@ -119,8 +119,8 @@ class TrainingMemoryProbe:
         self.model.train()
         if recipe.train.gradient_checkpointing:
             enable_checkpointing(self.model)
-        # The engine's loss (TuituneTrainer.compute_loss): head on labelled positions where it applies.
-        self.causal_lm = plain_causal_lm(self.model)
+        # The engine's loss (TuituneTrainer.compute_loss): the chunked head where it applies.
+        self.head = HeadLoss.for_model(self.model)
         self.vocab = self.model.get_input_embeddings().weight.shape[0]
         self._checkpointing = bool(recipe.train.gradient_checkpointing)
 
@@ -155,7 +155,6 @@ class TrainingMemoryProbe:
         import torch
 
         from tuitune.core.engine.build import uses_packing
-        from tuitune.core.engine.trainer import trained_positions_loss
 
         recipe = self.recipe
         batch_size = batch_size or recipe.train.batch_size
@@ -176,13 +175,13 @@ class TrainingMemoryProbe:
             labels = ids.clone()
             labels[:, half] = -100
             inputs = {"input_ids": ids, "labels": labels, "position_ids": pos.expand(batch_size, -1)}
+        head_usable = self.head is not None and self.head.usable(inputs)  # its one-off check, before measuring
         start = time.perf_counter()
 
         def one_step(moments: dict[str, int], live: Any) -> None:
             # Like TuituneTrainer.compute_loss: keep the loss, drop the outputs (logits) before backward.
-            if self.causal_lm is not None:
-                loss = trained_positions_loss(self.causal_lm, inputs)
-            else:
+            loss = self.head(model, inputs) if head_usable else None
+            if loss is None:
                 loss = model(**inputs).loss
             moments["after_forward"] = live()
             loss.backward()

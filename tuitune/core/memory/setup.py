@@ -45,6 +45,9 @@ class Setup:
     # Share of the batch's tokens that carry a label (prompts are masked). 1.0 when the data is not
     # known (the planner's worst case); `estimate --measure` passes the fraction of the real batches.
     trained_fraction: float = 1.0
+    # The engine's chunked head + loss (engine.head_loss); False: the model's own loss over full
+    # logits (what other tools do: the published reference figures were measured that way).
+    chunked_head: bool = True
 
     @property
     def tokens(self) -> int:
@@ -66,6 +69,7 @@ def resolve_setup(
     batch_size: int | None = None,
     seq_len: int | None = None,
     trained_fraction: float = 1.0,
+    chunked_head: bool = True,
 ) -> Setup:
     """Read the recipe the way loading and the trainer interpret it (models/precision.py's policy).
 
@@ -109,4 +113,5 @@ def resolve_setup(
         n_gpus=max(1, n_gpus),
         strategy=recipe.distributed.strategy,
         trained_fraction=min(1.0, max(0.0, trained_fraction)),
+        chunked_head=chunked_head,
     )

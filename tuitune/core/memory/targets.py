@@ -23,8 +23,8 @@ COMMON_CARDS_GIB = (24, 48, 80)
 
 @dataclass(frozen=True)
 class PlanTarget:
-    """Where a plan would run. `kind`: gpu (one GPU here), all (every GPU here, one run across them)
-    or card (a card size, not necessarily here)."""
+    """Where a plan would run. `kind`: gpu (one GPU here), chosen (the GPUs marked for the run, one
+    process each), all (every GPU here, one run across them) or card (a card size, not necessarily here)."""
 
     kind: str
     available_bytes: int | None  # per GPU; None when the GPU's memory cannot be read
@@ -33,12 +33,15 @@ class PlanTarget:
     index: int | None = None  # kind gpu: CUDA's number
     name: str = ""  # kind gpu: the card's name; kind all: the names joined when they differ
     total_bytes: int | None = None  # kind gpu: the card's memory; kind card: its size
+    indices: tuple[int, ...] = ()  # kind chosen: the GPUs, as `tuitune hw` numbers them
 
     @property
     def key(self) -> str:
-        """A stable identifier for choosers: "gpu:0", "all", "card:25769803776"."""
+        """A stable identifier for choosers: "gpu:0", "gpus:0,2", "all", "card:25769803776"."""
         if self.kind == "gpu":
             return f"gpu:{self.index}"
+        if self.kind == "chosen":
+            return "gpus:" + ",".join(map(str, self.indices))
         if self.kind == "card":
             return f"card:{self.available_bytes}"
         return "all"
@@ -71,6 +74,26 @@ def gpu_targets(report: HardwareReport) -> list[PlanTarget]:
             )
         )
     return out
+
+
+def chosen_target(report: HardwareReport, indices: list[int] | tuple[int, ...]) -> PlanTarget | None:
+    """The GPUs chosen for a run (train.gpus), planned per GPU against the one with the least free
+    memory; None when none is chosen or one of them is not here."""
+    by_index = {g.index: g for g in report.gpus}
+    if not indices or any(i not in by_index for i in indices):
+        return None
+    gpus = [by_index[i] for i in indices]
+    frees = [g.free_bytes for g in gpus]
+    return PlanTarget(
+        "chosen",
+        None if None in frees else min(f for f in frees if f is not None),
+        len(gpus),
+        all(g.bf16 is not False for g in gpus),
+        None,
+        " + ".join(dict.fromkeys(g.name for g in gpus)),
+        min((g.total_bytes or 0) for g in gpus) or None,
+        tuple(indices),
+    )
 
 
 def card_target(size: str | int) -> PlanTarget:

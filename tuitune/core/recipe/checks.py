@@ -67,6 +67,8 @@ def check_value(spec: FieldSpec, value: Any) -> tuple[Any, Problem | None]:
         if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
             return value, bad
         return list(value), None
+    elif kind == "indices":
+        return _check_indices(spec, value)
     elif kind == "table":
         if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             return value, bad
@@ -80,6 +82,21 @@ def check_value(spec: FieldSpec, value: Any) -> tuple[Any, Problem | None]:
     if spec.pattern is not None and not spec.pattern.match(value):
         return value, Problem(spec.key, f"{_show(value)} is not allowed", spec.allowed())
     return value, None
+
+
+def _check_indices(spec: FieldSpec, value: Any) -> tuple[Any, Problem | None]:
+    """A list of distinct non-negative integers (GPU indices), or one of the field's words ("auto")."""
+    if isinstance(value, str):
+        return value, None if value in spec.list_or else Problem(spec.key, f"{_show(value)} is not valid", spec.allowed())
+    if not isinstance(value, list) or not value:
+        return value, Problem(spec.key, f"{_show(value)} is not valid", spec.allowed())
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int) or item < 0:
+            return value, Problem(spec.key, f"{_show(item)} is not a GPU index", spec.allowed())
+    repeated = sorted({i for i in value if value.count(i) > 1})
+    if repeated:
+        return value, Problem(spec.key, f"GPU {repeated[0]} is listed twice", spec.allowed())
+    return list(value), None
 
 
 def _typed(spec: FieldSpec, value: Any, want: str) -> Problem:
@@ -131,6 +148,9 @@ def parse_text(spec: FieldSpec, text: str) -> tuple[Any, Problem | None]:
                 value = text
             else:
                 value = [p.strip().strip("\"'") for p in text.strip("[]").split(",") if p.strip()]
+        elif kind == "indices":
+            if text not in spec.list_or:
+                value = [int(p.strip()) for p in text.strip("[]").split(",") if p.strip()]
         elif kind == "table":
             value = tomllib.loads(f"t = {text}")["t"] if text.startswith("{") else {}
             if text and not text.startswith("{"):

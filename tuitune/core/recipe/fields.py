@@ -12,7 +12,7 @@ class FieldSpec:
     """Everything the program knows about one recipe key."""
 
     key: str  # dotted, e.g. "lora.r"
-    kind: str  # int | float | bool | str | choice | list | table
+    kind: str  # int | float | bool | str | choice | list | indices | table
     default: Any
     label: dict[str, str]
     help: dict[str, str]
@@ -21,7 +21,7 @@ class FieldSpec:
     choices: tuple[Any, ...] | None = None
     pattern: re.Pattern[str] | None = None
     pattern_text: str = ""
-    # "all-linear" style: a list field that also accepts one of these strings.
+    # "all-linear" style: a list (or indices) field that also accepts one of these strings.
     list_or: tuple[str, ...] = ()
 
     @property
@@ -48,6 +48,9 @@ class FieldSpec:
         if self.kind == "list":
             extra = " or " + " / ".join(f'"{s}"' for s in self.list_or) if self.list_or else ""
             return "a list of strings" + extra
+        if self.kind == "indices":
+            extra = " or " + " / ".join(f'"{s}"' for s in self.list_or) if self.list_or else ""
+            return "a list of GPU indices such as [0, 2]" + extra
         if self.kind == "table":
             return "a table of string = string"
         if self.pattern_text:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuitune.core.recipe.eval_section import EvalSection
 from tuitune.core.recipe.fields import FieldSpec, fld
 from tuitune.core.recipe.method_sections import FreezeSection, LoraSection, PromptSection, QuantizationSection
 from tuitune.core.recipe.methods import METHODS, OPTIONAL_SECTIONS, PEFT_METHODS, SECTIONS_FOR_METHOD
@@ -29,7 +30,8 @@ DEMO_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 DATA_FORMATS = ("auto", "alpaca", "sharegpt", "messages", "text", "prompt-completion")
 CHAT_TEMPLATES = ("auto", "chatml", "llama3", "alpaca", "zephyr", "plain")
 TEXT_SPLITS = ("auto", "line", "paragraph", "file")
-RUN_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Not starting with "-": a name is typed into commands (tuitune stop NAME), where it would read as an option.
+RUN_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
 
 
 # --------------------------------------------------------------------------- sections
@@ -268,10 +270,10 @@ class Recipe:
         "my-run",
         "str",
         ("Run name", "运行名称"),
-        "Names the run folder runs/NAME. Letters, digits, - and _ only.",
-        "运行目录 runs/NAME 的名称。只能包含字母、数字、- 和 _。",
+        "Names the run folder runs/NAME. Letters, digits, - and _ only, not starting with -.",
+        "运行目录 runs/NAME 的名称。只能包含字母、数字、- 和 _，且不能以 - 开头。",
         pattern=RUN_NAME_RE,
-        pattern_text="letters, digits, - and _ (1-64 characters)",
+        pattern_text="letters, digits, - and _, not starting with - (1-64 characters)",
     )
     model: ModelSection = field(default_factory=ModelSection)
     method: MethodSection = field(default_factory=MethodSection)
@@ -281,6 +283,7 @@ class Recipe:
     prompt: PromptSection = field(default_factory=PromptSection)
     data: DataSection = field(default_factory=DataSection)
     train: TrainSection = field(default_factory=TrainSection)
+    eval: EvalSection = field(default_factory=EvalSection)
     distributed: DistributedSection = field(default_factory=DistributedSection)
     output: OutputSection = field(default_factory=OutputSection)
     # Where the recipe was loaded from; relative data/model paths are looked up next to it.
@@ -407,6 +410,7 @@ def section_labels(lang: str = "en") -> dict[str, str]:
         "prompt": "Virtual tokens",
         "data": "Data",
         "train": "Training",
+        "eval": "Evaluation",
         "distributed": "Multi-GPU",
         "output": "Output",
     }
@@ -420,6 +424,7 @@ def section_labels(lang: str = "en") -> dict[str, str]:
         "prompt": "虚拟 token",
         "data": "数据",
         "train": "训练",
+        "eval": "评估",
         "distributed": "多卡",
         "output": "输出",
     }

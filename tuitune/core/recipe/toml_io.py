@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 from pathlib import Path
@@ -138,6 +139,11 @@ def save_recipe(recipe: Recipe, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(to_toml(recipe), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(to_toml(recipe), encoding="utf-8")
+        tmp.replace(path)
+    except BaseException:  # a full disk: leave no temp file behind
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
     return path

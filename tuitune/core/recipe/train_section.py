@@ -183,3 +183,16 @@ class TrainSection:
         "bf16 稳定；fp16 需要损失缩放，可能溢出。",
         choices=("auto", "bf16", "fp16", "no"),
     )
+    gpus: str | list = fld(
+        "auto",
+        "indices",
+        ("GPUs", "使用的 GPU"),
+        'Which GPUs this run trains on, by the numbers `tuitune hw` and nvidia-smi show, e.g. [0, 2]: one '
+        'process per GPU. "auto" takes the GPUs with the most free memory that fit the estimate, idle ones '
+        "first (one GPU unless --nproc asks for more). A chosen GPU another process uses is named before training "
+        "starts; a run that would not fit its free memory is refused (--force starts it anyway).",
+        '本次训练使用哪些 GPU，编号与 `tuitune hw` 和 nvidia-smi 显示的一致，例如 [0, 2]：每张卡一个进程。'
+        '"auto" 选择空闲显存最多且放得下估算的 GPU，优先空闲的卡（除非 --nproc 要求更多，否则只用一张）。'
+        "选中的卡若被其他进程占用，开训前会列出；放不下空闲显存的训练会被拒绝（--force 可强行开始）。",
+        list_or=("auto",),
+    )

@@ -6,6 +6,7 @@ runs/NAME/recipe.toml   frozen recipe        events.jsonl  append-only events
           checkpoints/  resumable states     adapter/ or model/   the result
           eval/         evaluation reports   lock          held (fcntl.flock) while a trainer owns the run
           stop          present when someone asked the trainer to stop
+          .tuitune-run  the marker: tuitune created this folder (ownership.py)
 ```
 `RunDirectory` is the one model of a run folder: paths, status, events, the lock, checkpoints, the
 frozen recipe and the trained result. Standard library only (plus psutil for liveness checks): the
@@ -19,48 +20,24 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuitune.core.errors import UserError
-from tuitune.core.runs.events_io import EventWriter, json_safe, read_events, write_json_atomic
-from tuitune.core.runs.lock import LockBusy, RunLock, holder_pid, lock_held, take_lock
+from tuitune.core.runs.events_io import EventWriter, read_events, write_json_atomic
+from tuitune.core.runs.lock import LockBusy, RunLock, holder_pid, lock_held, take_lock, verified_holder
+from tuitune.core.runs.summary import ACTIVE_STATUSES, FINAL_STATUSES, RunSummary, summarize
 
 if TYPE_CHECKING:
     from tuitune.core.recipe import Recipe
 
-# Statuses a live trainer passes through; a run left in one of these by a dead trainer crashed.
-ACTIVE_STATUSES = ("starting", "loading", "training", "evaluating", "saving", "stopping")
-FINAL_STATUSES = ("stopped", "done", "failed")
+__all__ = ["ACTIVE_STATUSES", "FINAL_STATUSES", "RunDirectory", "RunSummary", "open_finished_run", "read_run"]
+
 RECIPE_FILE = "recipe.toml"
 STATUS_FILE = "status.json"
-
-
-@dataclass
-class RunSummary:
-    """One row of `tuitune runs`."""
-
-    name: str
-    path: str
-    status: str  # as written, or crashed / interrupted when the trainer died mid-run
-    method: str
-    model: str
-    step: int
-    max_steps: int
-    best_eval_loss: float | None
-    loss: float | None
-    started: float | None
-    duration_s: float | None
-    pid: int | None
-    live: bool
-    error: str | None
-    group: str | None = None  # the group it trains in (`tuitune train --together`), None alone
-
-    def to_dict(self) -> dict[str, Any]:
-        return json_safe(asdict(self))
+MARKER_FILE = ".tuitune-run"  # written first into every folder tuitune creates for a run
 
 
 class RunDirectory:
@@ -86,12 +63,27 @@ class RunDirectory:
     eval_dir = property(lambda self: self.path / "eval")
     lock_path = property(lambda self: self.path / "lock")
     stop_path = property(lambda self: self.path / "stop")
+    marker_path = property(lambda self: self.path / MARKER_FILE)
 
     # ---- existence and recipe
 
     def is_run(self) -> bool:
-        """Whether tuitune wrote a run here: the folder holds the frozen recipe or a status."""
+        """Whether a run was written here: the frozen recipe or a status (runs made before the marker
+        existed have no marker). Which folders may be written into or deleted is ownership.py's."""
         return self.path.is_dir() and (self.recipe_path.is_file() or self.status_path.is_file())
+
+    def is_marked(self) -> bool:
+        """Whether tuitune created this folder (it holds the marker)."""
+        return self.marker_path.is_file()
+
+    def reference(self) -> str:
+        """How a command line names this run: NAME when it lies in ./runs, else its path (never a
+        word starting with '-', which a command would read as an option)."""
+        with contextlib.suppress(OSError):
+            if self.path.resolve().parent == Path("runs").resolve() and not self.name.startswith("-"):
+                return self.name
+        path = str(self.path)
+        return path if not path.startswith("-") else f"./{path}"
 
     def has_history(self) -> bool:
         """Whether a trainer ever wrote here (status or events), as opposed to a freshly prepared folder."""
@@ -129,15 +121,24 @@ class RunDirectory:
 
     # ---- status.json
 
-    def read_status(self) -> dict[str, Any]:
+    def read_status(self, strict: bool = False) -> dict[str, Any]:
+        """status.json as a dict ({} when missing or garbled). Values are as written: check their types.
+
+        strict: an unreadable file (permissions, a folder in its place) raises its OSError instead.
+        """
         try:
             data = json.loads(self.status_path.read_text(encoding="utf-8"))
             return data if isinstance(data, dict) else {}
         except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
             return {}
+        except OSError:
+            if strict:
+                raise
+            return {}
 
     def update_status(self, **fields: Any) -> dict[str, Any]:
-        """Merge fields into status.json (atomic rewrite) and stamp `updated`."""
+        """Merge fields into status.json (atomic rewrite) and stamp `updated`. Raises OSError when it
+        cannot be written (the temp file is removed); the trainer's Reporter retries later."""
         data = self.read_status()
         data.update(fields)
         data["updated"] = time.time()
@@ -156,9 +157,9 @@ class RunDirectory:
 
     # ---- events
 
-    def event_writer(self) -> EventWriter:
+    def event_writer(self, on_reopen: Callable[[str], None] | None = None) -> EventWriter:
         self.create()
-        return EventWriter(self.events_path)
+        return EventWriter(self.events_path, on_reopen)
 
     def read_events(self, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         return read_events(self.events_path, offset)
@@ -229,9 +230,23 @@ class RunDirectory:
             status = self.status_line()
             raise UserError(
                 f"run '{self.name}' has no {self.result_dir.name}/ yet: training has not finished" + (f" ({status})" if status else ""),
-                f"wait for it to finish (tuitune runs watch {self.name}), or train it: tuitune train {self.recipe_path}",
+                self.next_step_hint(),
             )
         return self
+
+    def next_step_hint(self) -> str:
+        """What to run to get this run's result, by the state it is in (each command works as written)."""
+        ref = self.reference()
+        if self.is_locked():
+            return f"wait for it to finish: tuitune runs watch {ref}"
+        state = self.summary().status
+        never_began = not (self.has_history() or self.checkpoints())
+        if (state == "prepared" or never_began) and self.is_marked():  # `--run-dir` trains only marked folders
+            return f"train it: tuitune train --run-dir {ref}"
+        if state == "done":  # finished, but its result is gone
+            return f"train its recipe as a new run: tuitune train {self.recipe_path} --set name=NEW_NAME"
+        where = "its last checkpoint" if self.checkpoints() else "the start (it has no checkpoint)"
+        return f"continue it from {where}: tuitune train --resume {ref}"
 
     # ---- the lock
 
@@ -242,11 +257,18 @@ class RunDirectory:
     def holder_pid(self) -> int | None:
         return holder_pid(self.lock_path)
 
+    def lock_holder(self) -> int | None:
+        """The pid that holds the lock, checked against the process's open files (lock.verified_holder)."""
+        return verified_holder(self.lock_path) if self.is_locked() else None
+
     def acquire_lock(self, pid: int | None = None, wait_s: float = 1.0) -> RunLock:
         """Take the run for this process (or hand it to `pid` later). Raises UserError naming the holder."""
-        self.create()
+        from tuitune.core.runs.disk import writing
+
         try:
-            fd = take_lock(self.lock_path, wait_s)
+            with writing(self.lock_path, "taking the run's lock"):
+                self.create()
+                fd = take_lock(self.lock_path, wait_s)
         except LockBusy:
             holder = self.holder_pid()
             who = f"pid {holder}" if holder else "another process"
@@ -268,15 +290,31 @@ class RunDirectory:
     # ---- stop
 
     def request_stop(self) -> bool:
-        """Ask the trainer to finish its step, checkpoint and stop. Returns False when no trainer runs."""
+        """Ask the trainer to finish its step, checkpoint and stop. Returns False when no trainer runs.
+
+        Writes the stop file (every rank checks it) and sends SIGTERM to the process holding the lock,
+        or to the rank-0 trainer status.json names when that is the lock holder's own child (several
+        ranks under accelerate's launcher). A pid in status.json that is neither is never signalled.
+        """
         if not self.is_locked():
             return False
-        self.stop_path.write_text(str(time.time()))
-        pid = self.read_status().get("pid")
-        if isinstance(pid, int) and pid > 0 and _is_trainer(pid):
+        with contextlib.suppress(OSError):  # an unwritable folder: the signal alone still stops it
+            self.stop_path.write_text(str(time.time()))
+        pid = self.stop_target()
+        if pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGTERM)
         return True
+
+    def stop_target(self) -> int | None:
+        """The process `request_stop` signals: the lock holder, or its descendant named in status.json."""
+        holder = self.lock_holder()
+        if holder is None:
+            return None
+        named = self.read_status().get("pid")
+        if isinstance(named, int) and not isinstance(named, bool) and named != holder and _descends_from(named, holder):
+            return named
+        return holder
 
     def stop_requested(self) -> bool:
         return self.stop_path.exists()
@@ -284,32 +322,8 @@ class RunDirectory:
     # ---- summary
 
     def summary(self) -> RunSummary:
-        status = self.read_status()
-        recipe_bits = _recipe_bits(self.recipe_path)
-        live = self.is_locked()
-        state = status.get("status") or ("prepared" if self.recipe_path.exists() else "unknown")
-        if state in ACTIVE_STATUSES and not live:
-            state = "interrupted" if state == "stopping" else "crashed"
-        started = status.get("started")
-        end = time.time() if live else status.get("finished") or status.get("updated")
-        duration = (end - started) if isinstance(started, (int, float)) and isinstance(end, (int, float)) else None
-        return RunSummary(
-            name=self.name,
-            path=str(self.path),
-            status=state,
-            method=status.get("method") or recipe_bits.get("method", ""),
-            model=status.get("model") or recipe_bits.get("model", ""),
-            step=int(status.get("step") or 0),
-            max_steps=int(status.get("max_steps") or 0),
-            best_eval_loss=status.get("best_eval_loss"),
-            loss=status.get("loss"),
-            started=started,
-            duration_s=duration,
-            pid=status.get("pid"),
-            live=live,
-            error=status.get("error"),
-            group=_group_name(status),
-        )
+        """status.json (type-checked) and the lock in a few fields; `unreadable` when they cannot be read."""
+        return summarize(self)
 
 
 def read_run(path: str | Path) -> RunDirectory:
@@ -320,34 +334,20 @@ def read_run(path: str | Path) -> RunDirectory:
 
 
 def open_finished_run(path: str | Path) -> RunDirectory:
-    """Like read_run, but also require the trained result (adapter/ or model/)."""
-    return read_run(path).require_result()
+    """Like read_run, but also require the trained result (adapter/ or model/), and refuse a recipe
+    with trust_remote_code unless allowed (remote_code.py): everything that loads a run opens it here."""
+    from tuitune.core.runs.remote_code import check_remote_code
+
+    run = read_run(path).require_result()
+    check_remote_code(run)
+    return run
 
 
-def _group_name(status: dict[str, Any]) -> str | None:
-    group = status.get("group")
-    return str(group.get("name")) if isinstance(group, dict) and group.get("name") else None
-
-
-def _is_trainer(pid: int) -> bool:
-    """Guard against a recycled pid: only signal a process that runs Python."""
+def _descends_from(pid: int, ancestor: int) -> bool:
+    """Whether `pid` is a child, grandchild... of `ancestor` (a rank under the launcher holding the lock)."""
     try:
         import psutil
 
-        proc = psutil.Process(pid)
-        return "python" in (proc.name() + " ".join(proc.cmdline()[:1])).lower()
+        return any(p.pid == ancestor for p in psutil.Process(pid).parents())
     except Exception:  # noqa: BLE001 - gone, or not ours to inspect
         return False
-
-
-def _recipe_bits(path: Path) -> dict[str, str]:
-    """method and model from a frozen recipe, without validating it (listing must never fail)."""
-    import tomllib
-
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return {}
-    method = raw.get("method", {}).get("type", "") if isinstance(raw.get("method"), dict) else ""
-    model = raw.get("model", {}).get("name_or_path", "") if isinstance(raw.get("model"), dict) else ""
-    return {"method": str(method), "model": str(model)}

@@ -12,9 +12,12 @@ from typing import Any
 
 from tuitune.core.events import (
     DoneEvent,
+    DownloadEvent,
     ErrorEvent,
+    EstimateEvent,
     EvalEvent,
     Event,
+    SampleEvent,
     StartEvent,
     StatusEvent,
     StepEvent,
@@ -64,8 +67,12 @@ class RunHistory:
     error: ErrorEvent | None = None
     done: DoneEvent | None = None
     best_eval_loss: float | None = None
+    download: DownloadEvent | None = None  # the latest `download` event (the model arriving)
+    estimate: EstimateEvent | None = None  # the memory estimate made once the model's config arrived
     recent: deque[Event] = field(default_factory=lambda: deque(maxlen=LOG_TAIL))
     events_seen: int = 0
+    # The latest `sample` event (step, prompt, answer) per prompt, prompts in the order first seen.
+    samples: dict[str, SampleEvent] = field(default_factory=dict)
 
     def add(self, events: list[dict[str, Any]]) -> list[Event]:
         """Fold events (parsed JSON lines) in; returns those worth telling the user about (done, error).
@@ -88,6 +95,8 @@ class RunHistory:
                 self.eval_loss.add(e.step, e.eval_loss)
                 if _finite(e.eval_loss) and (self.best_eval_loss is None or e.eval_loss < self.best_eval_loss):
                     self.best_eval_loss = float(e.eval_loss)
+            elif isinstance(e, SampleEvent) and isinstance(e.step, int):
+                self.samples[str(e.prompt or "")] = e
             elif isinstance(e, StatusEvent):
                 self.status = str(e.status or "")
                 self.message = str(e.message or "")
@@ -96,7 +105,12 @@ class RunHistory:
                 if isinstance(e.resumed_from, int):
                     for series in (self.train_loss, self.eval_loss, self.lr, self.grad_norm):
                         series.cut_after(e.resumed_from)
+                    self.samples = {p: s for p, s in self.samples.items() if s.step <= e.resumed_from}
                 self.error = self.done = None
+            elif isinstance(e, DownloadEvent):
+                self.download = e
+            elif isinstance(e, EstimateEvent):
+                self.estimate = e
             elif isinstance(e, ErrorEvent):
                 self.error = e
                 notable.append(e)
@@ -107,9 +121,26 @@ class RunHistory:
                 notable.append(e)
         return notable
 
+    def mean_train_loss(self) -> float | None:
+        """The average training loss over the steps shown: each logged loss weighs the steps since the
+        previous one (a log covers them all). None without any."""
+        total = covered = 0.0
+        previous = 0
+        for step, value in zip(self.train_loss.steps, self.train_loss.values, strict=True):
+            if step > previous:
+                total += value * (step - previous)
+                covered += step - previous
+            previous = step
+        return total / covered if covered else None
+
     @property
     def step(self) -> int:
         return int(self.last_step.step or 0) if self.last_step else 0
+
+    @property
+    def downloading(self) -> bool:
+        """The model is being downloaded: a download reported, unfinished, and no step yet."""
+        return self.download is not None and not self.download.finished and self.last_step is None
 
     @property
     def max_steps(self) -> int:

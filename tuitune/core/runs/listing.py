@@ -1,19 +1,28 @@
-"""The runs folder: every run in it, the one lookup of a run by name or path, and deletion."""
+"""The runs folder: every run in it, and the one lookup of a run by name or path."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from tuitune.core.errors import UserError
-from tuitune.core.runs.directory import RunDirectory, RunSummary
+from tuitune.core.runs.directory import RunDirectory
+from tuitune.core.runs.summary import RunSummary, unreadable
 
 
 def list_runs(runs_dir: str | Path = "runs") -> list[RunSummary]:
-    """Every run under runs_dir, newest first."""
+    """Every run under runs_dir, newest first. A run whose files cannot be read is listed as
+    `unreadable` (the reason in `error`) rather than hiding the others."""
     root = Path(runs_dir)
     if not root.is_dir():
         return []
-    out = [run.summary() for run in map(RunDirectory, root.iterdir()) if run.is_run()]
+    out = []
+    for run in map(RunDirectory, sorted(root.iterdir())):
+        try:
+            if run.is_run():
+                out.append(run.summary())
+        except OSError as e:  # a folder we may not even look into
+            if run.path.is_dir():
+                out.append(unreadable(run, e))
     out.sort(key=lambda s: (s.started or 0.0, s.name), reverse=True)
     return out
 
@@ -55,35 +64,3 @@ def known_runs(runs_dir: str | Path) -> str:
         return f"no runs in {runs_dir}/"
     more = f" and {len(names) - 10} more" if len(names) > 10 else ""
     return f"runs in {runs_dir}/: " + ", ".join(names[:10]) + more
-
-
-def check_deletable(run: RunDirectory) -> None:
-    """UserError when `run` must not be deleted now: a trainer holds it (or it is not a run)."""
-    if not run.is_run():
-        raise UserError(f"{run.path} is not a tuitune run (no recipe.toml or status.json)", "give a run name from `tuitune runs`")
-    if run.is_locked():
-        holder = run.holder_pid()
-        who = f" (pid {holder})" if holder else ""
-        raise UserError(
-            f"run {run.name} is in use by a trainer{who}: it cannot be deleted while it trains",
-            f"stop it first (`tuitune stop {run.name}`), then delete it once it has stopped",
-        )
-
-
-def delete_run(run: RunDirectory) -> None:
-    """Remove a run folder and everything in it. Refuses a run a trainer holds.
-
-    The run's lock is taken for the deletion, so no trainer can start (resume) in it meanwhile.
-    """
-    import shutil
-
-    check_deletable(run)
-    try:
-        lock = run.acquire_lock(wait_s=0.2)
-    except UserError:
-        check_deletable(run)  # a trainer took it just now: say so in the deletion's words
-        raise
-    try:
-        shutil.rmtree(run.path)
-    finally:
-        lock.release()

@@ -48,6 +48,31 @@ def holder_pid(path: Path) -> int | None:
         return None
 
 
+def verified_holder(path: Path) -> int | None:
+    """The pid the lock file names, if that process really has the lock file open; else None.
+
+    The file's text alone could be stale or written by anyone; /proc/PID/fd shows whether the process
+    holds a descriptor on this very file (the kernel keeps the flock on that descriptor). Where /proc
+    is missing, the named pid is trusted.
+    """
+    pid = holder_pid(path)
+    if pid is None or pid <= 0:
+        return None
+    fd_dir = Path(f"/proc/{pid}/fd")
+    if not Path("/proc/self/fd").is_dir():
+        return pid
+    try:
+        target = os.stat(path)
+        for entry in fd_dir.iterdir():
+            with contextlib.suppress(OSError):
+                st = os.stat(entry)
+                if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
+                    return pid
+    except OSError:  # gone, or not ours to look at
+        return None
+    return None
+
+
 def take_lock(path: Path, wait_s: float) -> int:
     """An open descriptor holding the exclusive lock; LockBusy when it stays taken for wait_s."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -5,7 +5,8 @@ the background.
 The model is loaded and answers in thread workers (torch works outside the GIL, so the event loop
 stays free); torch is imported there, never at import time. Side by side uses core's ChatSession:
 a PEFT run's base answer is the same loaded model with its adapter switched off, not a second load.
-Evaluation is `tuitune eval RUN --json` in a child process of its own, so it can run while you chat.
+Evaluation is `tuitune eval RUN --json` in a child process of its own, so it can run while you chat;
+benchmarks (`tuitune eval RUN --tasks ... --json`, lm-eval) run in another, at the same time if asked.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from textual import on, work
@@ -27,8 +29,10 @@ from textual.message import Message
 from textual.widgets import Input, Label, Static, TabbedContent, TabPane
 
 from tuitune.core.errors import UserError
+from tuitune.core.runs import RemoteCodeRefused
 from tuitune.tui.child_process import child_env
 from tuitune.tui.screens.base import PaletteCommand, TuituneScreen
+from tuitune.tui.widgets.benchmark_panel import BenchmarkPanel
 from tuitune.tui.widgets.chat_log import ChatLog, Reply
 from tuitune.tui.widgets.eval_panel import EvalPanel
 from tuitune.tui.widgets.generation_settings import GenerationSettingsBar
@@ -42,7 +46,15 @@ def generation_threads() -> int:
 
 
 def eval_command(run: str, runs_dir: str, max_samples: int = EVAL_MAX_SAMPLES) -> list[str]:
-    return [sys.executable, "-m", "tuitune", "eval", run, "--json", "--runs-dir", runs_dir, "--max-samples", str(max_samples)]
+    from tuitune.tui.remote_code import remote_code_args
+
+    return [sys.executable, "-m", "tuitune", "eval", run, "--json", "--runs-dir", runs_dir, "--max-samples", str(max_samples),
+            *remote_code_args(run)]
+
+
+def benchmark_command(run: str, runs_dir: str, tasks: list[str], limit: int | None) -> list[str]:
+    command = [sys.executable, "-m", "tuitune", "eval", run, "--json", "--runs-dir", runs_dir, "--tasks", ",".join(tasks)]
+    return command + (["--limit", str(limit)] if limit else [])
 
 
 class ChatScreen(TuituneScreen):
@@ -54,6 +66,7 @@ class ChatScreen(TuituneScreen):
         Binding("ctrl+s", "stop", "chat.stop"),
         Binding("ctrl+n", "new_chat", "chat.new"),
         Binding("ctrl+r", "evaluate", "chat.evaluate"),
+        Binding("ctrl+b", "benchmarks", "bench.run", show=False),  # named in the panel: the footer is full at 80
         Binding("ctrl+y", "switch_pane", "chat.switch", show=False),  # the footer has no room at 80 columns
     ]
 
@@ -96,14 +109,14 @@ class ChatScreen(TuituneScreen):
             self.text, self.error = text, error
 
     class EvalProgress(Message):
-        def __init__(self, request: int, stage: str) -> None:
+        def __init__(self, kind: str, request: int, stage: str) -> None:
             super().__init__()
-            self.request, self.stage = request, stage
+            self.kind, self.request, self.stage = kind, request, stage  # kind: answers | benchmarks
 
     class Evaluated(Message):
-        def __init__(self, request: int, report: dict[str, Any] | None, error: str = "") -> None:
+        def __init__(self, kind: str, request: int, report: dict[str, Any] | None, error: str = "") -> None:
             super().__init__()
-            self.request, self.report, self.error = request, report, error
+            self.kind, self.request, self.report, self.error = kind, request, report, error
 
     stream_interval_s = 0.05  # replies repaint at most 20 times a second
 
@@ -112,14 +125,19 @@ class ChatScreen(TuituneScreen):
         self.session: Any = None  # core ChatSession once loaded
         self.loading = False
         self.generating = False
-        self.evaluating = False
         self.listed = False
         self.compare_mode = False
         self.messages: list[dict[str, str]] = []  # the conversation with the tuned model
         self._load_request = 0
-        self._eval_request = 0
         self._cancel = threading.Event()
-        self._eval_proc: subprocess.Popen | None = None
+        self._load_cancel = threading.Event()  # stops a model download when another load is asked for
+        self._download: tuple[int, str, Any] | None = None  # (load request, target, DownloadProgress) from the loader
+        self._download_shown: Any = None
+        # One evaluation child per kind ("answers": ctrl+r, "benchmarks": ctrl+b); both may run at once.
+        self._eval_requests: dict[str, int] = {}
+        self._eval_procs: dict[str, subprocess.Popen | None] = {}
+        self._eval_starting: set[str] = set()
+        self._bench_label = ""
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="chat-top"):
@@ -136,12 +154,15 @@ class ChatScreen(TuituneScreen):
                     yield Input(placeholder=self.t("chat.prompt_placeholder"), id="chat-prompt", compact=True)
             with TabPane(self.t("chat.tab_eval"), id="eval-pane"):
                 yield EvalPanel(self.lang, id="eval-panel")
+                yield BenchmarkPanel(self.lang, id="bench-panel")
 
     def on_mount(self) -> None:
         self.find_runs()
+        self.set_interval(0.25, self._show_download)
 
     def on_unmount(self) -> None:
         self._cancel.set()
+        self._load_cancel.set()
         self._end_eval()
 
     @property
@@ -176,23 +197,43 @@ class ChatScreen(TuituneScreen):
         self.loading = True
         self.session = None  # the old model goes when the new one is asked for: one in memory at a time
         self._state(self.t("chat.loading", target=target))
-        self._load(self._load_request, target)
+        self._load_cancel.set()
+        self._load_cancel = threading.Event()
+        self._load(self._load_request, target, self._load_cancel)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="chat-load")
-    def _load(self, request: int, target: str) -> None:
+    def _load(self, request: int, target: str, cancel: threading.Event) -> None:
         import torch
 
         from tuitune.core.chat import ChatSession
+        from tuitune.core.models.hub_download import DownloadCancelled, reporting
         from tuitune.core.tuned import quiet_libraries
 
         torch.set_num_threads(min(torch.get_num_threads(), generation_threads()))
         quiet_libraries()
+
+        def downloading(progress: Any) -> None:  # a hub model not cached yet: shown by _show_download
+            self._download = (request, target, progress)
+
         try:
-            session = ChatSession.open(target, self.app.runs_dir)
+            with reporting(downloading, cancel):
+                session = ChatSession.open(target, self.app.runs_dir)
+        except DownloadCancelled:
+            return  # another load was asked for; what arrived is kept
         except UserError as e:
             self.post_message(self.Loaded(request, target, error=e))
             return
         self.post_message(self.Loaded(request, target, session))
+
+    def _show_download(self) -> None:
+        from tuitune.tui.widgets.hub_status import download_line
+
+        latest = self._download
+        if not self.loading or latest is None or latest[0] != self._load_request or latest is self._download_shown:
+            return
+        self._download_shown = latest
+        _, target, progress = latest
+        self._state(self.t("chat.downloading", target=target, progress=download_line(self.lang, progress.event())))
 
     def on_chat_screen_loaded(self, message: Loaded) -> None:
         if message.request != self._load_request:
@@ -200,6 +241,8 @@ class ChatScreen(TuituneScreen):
         self.loading = False
         if message.error is not None:
             e = message.error
+            if isinstance(e, RemoteCodeRefused):
+                self._ask_then_load(e)  # the run would run its model's own code: ask, then load again
             text = self.t("chat.load_failed", target=message.target, error=getattr(e, "message", str(e)))
             hint = getattr(e, "hint", "")
             self._state(text + (f"\n{hint}" if hint else ""), "error")
@@ -212,6 +255,15 @@ class ChatScreen(TuituneScreen):
             self.compare_mode = False
         self._show_mode()
         self.query_one("#chat-prompt", Input).focus()
+
+    @work(exclusive=True, exit_on_error=False, group="chat-dialog")
+    async def _ask_then_load(self, refused: RemoteCodeRefused) -> None:
+        from tuitune.tui.remote_code import ask_remote_code
+
+        if await ask_remote_code(self.app, refused):
+            self.action_load()
+        else:
+            self._state(self.t("remote.declined", run=Path(refused.run_path).name), "error")
 
     # ------------------------------------------------------------------ chatting
 
@@ -318,78 +370,110 @@ class ChatScreen(TuituneScreen):
         tabs = self.query_one(TabbedContent)
         tabs.active = "eval-pane" if tabs.active == "chat-pane" else "chat-pane"
 
-    def action_evaluate(self) -> None:
+    def _run_to_evaluate(self, say: Any) -> Any:
+        """The run (a RunDirectory) named in the top field, or None after saying so with `say`."""
         from tuitune.core.runs import locate_run
 
-        panel = self.query_one(EvalPanel)
         self.query_one(TabbedContent).active = "eval-pane"
         target = self.query_one("#chat-target", Input).value.strip()
         run = locate_run(target, self.app.runs_dir)
         if run is None:
-            panel.say(self.t("eval.need_run"), error=True)
-            return
-        self._end_eval()
-        self._eval_request += 1
-        self.evaluating = True
-        panel.say(self.t("eval.running", run=run.name, stage=""))
-        self._evaluate(self._eval_request, str(run.path))
+            say(self.t("eval.need_run"), error=True)
+        return run
+
+    def action_evaluate(self) -> None:
+        panel = self.query_one(EvalPanel)
+        run = self._run_to_evaluate(panel.say)
+        if run is not None:
+            panel.say(self.t("eval.running", run=run.name, stage=""))
+            self._start_eval("answers", eval_command(str(run.path), str(self.app.runs_dir)))
+
+    def action_benchmarks(self) -> None:
+        self.query_one(BenchmarkPanel).ask()  # answers with a Requested message, or says what is wrong
+
+    @on(BenchmarkPanel.Requested)
+    def _benchmarks_requested(self, message: BenchmarkPanel.Requested) -> None:
+        panel = self.query_one(BenchmarkPanel)
+        run = self._run_to_evaluate(panel.say)
+        if run is not None:
+            self._bench_label = ", ".join(message.tasks)
+            panel.say(self.t("bench.running", run=run.name, tasks=self._bench_label, stage=""))
+            command = benchmark_command(str(run.path), str(self.app.runs_dir), message.tasks, message.limit)
+            self._start_eval("benchmarks", command)
+
+    @property
+    def evaluating(self) -> bool:
+        return any(proc is not None for proc in self._eval_procs.values()) or bool(self._eval_starting)
+
+    def _start_eval(self, kind: str, command: list[str]) -> None:
+        self._end_eval(kind)
+        self._eval_requests[kind] = self._eval_requests.get(kind, 0) + 1
+        self._eval_starting.add(kind)
+        self._evaluate(kind, self._eval_requests[kind], command)
 
     @work(thread=True, exit_on_error=False, group="chat-eval")
-    def _evaluate(self, request: int, run: str) -> None:
-        """`tuitune eval RUN --json` in its own process: progress lines on stderr, the report on stdout."""
+    def _evaluate(self, kind: str, request: int, command: list[str]) -> None:
+        """`tuitune eval RUN --json ...` in its own process: progress lines on stderr, the report on stdout."""
         with tempfile.TemporaryFile() as out:
             proc = subprocess.Popen(
-                eval_command(run, str(self.app.runs_dir)),
+                command,
                 env=child_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=out,  # a file: a long report cannot fill a pipe while we read stderr
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            self._eval_proc = proc
+            self._eval_procs[kind] = proc
+            self._eval_starting.discard(kind)
             lines: list[str] = []
             assert proc.stderr is not None
             for line in proc.stderr:
                 line = line.strip()
                 if line:
                     lines.append(line)
-                    self.post_message(self.EvalProgress(request, line))
+                    self.post_message(self.EvalProgress(kind, request, line))
             code = proc.wait()
             out.seek(0)
             text = out.read().decode(errors="replace")
         if code != 0:
-            self.post_message(self.Evaluated(request, None, lines[-1] if lines else f"exit code {code}"))
+            self.post_message(self.Evaluated(kind, request, None, lines[-1] if lines else f"exit code {code}"))
             return
         try:
             report = json.loads(text)
         except json.JSONDecodeError:
-            self.post_message(self.Evaluated(request, None, (lines[-1] if lines else "") + " (no JSON report)"))
+            self.post_message(self.Evaluated(kind, request, None, (lines[-1] if lines else "") + " (no JSON report)"))
             return
-        self.post_message(self.Evaluated(request, report))
+        self.post_message(self.Evaluated(kind, request, report))
 
     def on_chat_screen_eval_progress(self, message: EvalProgress) -> None:
-        if message.request == self._eval_request:
-            target = self.query_one("#chat-target", Input).value.strip()
+        if message.request != self._eval_requests.get(message.kind):
+            return
+        target = self.query_one("#chat-target", Input).value.strip()
+        if message.kind == "answers":
             self.query_one(EvalPanel).say(self.t("eval.running", run=target, stage=message.stage))
+        else:
+            text = self.t("bench.running", run=target, tasks=self._bench_label, stage=message.stage)
+            self.query_one(BenchmarkPanel).say(text)
 
     def on_chat_screen_evaluated(self, message: Evaluated) -> None:
-        if message.request != self._eval_request:
+        if message.request != self._eval_requests.get(message.kind):
             return
-        self.evaluating = False
-        self._eval_proc = None
-        panel = self.query_one(EvalPanel)
+        self._eval_procs[message.kind] = None
+        panel: Any = self.query_one(EvalPanel) if message.kind == "answers" else self.query_one(BenchmarkPanel)
         if message.report is None:
-            panel.say(self.t("eval.failed", error=message.error), error=True)
+            failed = "eval.failed" if message.kind == "answers" else "bench.failed"
+            panel.say(self.t(failed, error=message.error), error=True)
         else:
             panel.show_report(message.report)
 
-    def _end_eval(self) -> None:
-        """Stop an evaluation child that is still running (a new one, or the screen going away)."""
-        proc, self._eval_proc = self._eval_proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
+    def _end_eval(self, kind: str | None = None) -> None:
+        """Stop evaluation children still running (one kind restarted, or all when the screen goes)."""
+        for k in [kind] if kind else list(self._eval_procs):
+            proc, self._eval_procs[k] = self._eval_procs.get(k), None
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
 
     def palette_commands(self):
         for action, key in (("load", "chat.load"), ("compare", "chat.compare"), ("stop", "chat.stop"),
-                            ("new_chat", "chat.new"), ("evaluate", "chat.evaluate")):
+                            ("new_chat", "chat.new"), ("evaluate", "chat.evaluate"), ("benchmarks", "bench.run")):
             yield PaletteCommand(self.t(key), self.t(key + "_help"), getattr(self, f"action_{action}"))

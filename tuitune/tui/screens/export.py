@@ -20,6 +20,7 @@ from textual.widgets import Checkbox, Input, Label, ProgressBar, Select, Static
 
 from tuitune.core.errors import UserError
 from tuitune.core.gguf_export import STAGES
+from tuitune.core.runs import RemoteCodeRefused
 from tuitune.tui.screens.base import PaletteCommand, TuituneScreen
 from tuitune.tui.widgets.runs_table import short_model
 
@@ -101,6 +102,7 @@ class ExportScreen(TuituneScreen):
         self.checking = False
         self.exporting = False
         self.checked: Any = None  # the core RunDirectory that passed the check, for the current choice
+        self.refused: RemoteCodeRefused | None = None  # the check wants the model's own code run: ctrl+s asks
         self.result: Any = None  # the last ExportResult
         self._check_request = 0
         self._default_out = ""  # the folder last filled in for the chosen run and kind
@@ -228,6 +230,7 @@ class ExportScreen(TuituneScreen):
     def _check(self) -> None:
         self._check_request += 1
         self.checked = None
+        self.refused = None
         if not self.run_name:
             self._say("#export-check", self.t("export.check_none"))
             self.query_one("#export-warnings", Static).update("")
@@ -259,6 +262,11 @@ class ExportScreen(TuituneScreen):
                 warnings = plan_vllm(run).notes
             else:
                 run, warnings = check_merge(path, qlora_base)
+        except RemoteCodeRefused as e:  # ctrl+s asks whether to allow it (tui.remote_code)
+            checked = self.Checked(request, error=e.message + "\n" + self.t("remote.export_note"))
+            checked.refused = e
+            self.post_message(checked)
+            return
         except UserError as e:
             self.post_message(self.Checked(request, error=e.message + (f"\n{e.hint}" if e.hint else "")))
             return
@@ -268,6 +276,7 @@ class ExportScreen(TuituneScreen):
         if message.request != self._check_request:
             return
         self.checking = False
+        self.refused = getattr(message, "refused", None)
         warnings = self.query_one("#export-warnings", Static)
         if message.error:
             self._say("#export-check", self.t("export.cannot", error=message.error), "error")
@@ -295,6 +304,9 @@ class ExportScreen(TuituneScreen):
         if self.exporting:
             self.notify(self.t("export.busy"), severity="warning")
             return
+        if self.checked is None and self.refused is not None:
+            self._allow_then_check(self.refused)
+            return
         if self.checked is None:
             self.notify(self.t("export.check_none") if not self.run_name else self.query_one("#export-check", Static).content, severity="warning")
             return
@@ -304,6 +316,14 @@ class ExportScreen(TuituneScreen):
             return
         self.exporting = True
         self._start(self.checked.path, out, self.kind, self.qlora_base)
+
+    @work(exclusive=True, exit_on_error=False, group="export-dialog")
+    async def _allow_then_check(self, refused: RemoteCodeRefused) -> None:
+        from tuitune.tui.remote_code import ask_remote_code
+
+        if await ask_remote_code(self.app, refused):
+            self.refused = None
+            self._check()
 
     @work(exclusive=True, exit_on_error=False, group="export-dialog")
     async def _start(self, run: Path, out: str, kind: str, qlora_base: str) -> None:

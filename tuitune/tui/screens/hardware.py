@@ -24,6 +24,7 @@ from textual.widgets import Static
 from tuitune.core.errors import UserError
 from tuitune.core.units import format_bytes
 from tuitune.tui.screens.base import PaletteCommand, TuituneScreen
+from tuitune.tui.widgets.hub_status import HubStatus
 from tuitune.tui.widgets.machine_details import MachineDetails
 from tuitune.tui.widgets.machine_panel import MachinePanel
 from tuitune.tui.widgets.memory_breakdown import MemoryBreakdown
@@ -53,6 +54,7 @@ class HardwareScreen(TuituneScreen):
     BINDINGS = [
         Binding("ctrl+f", "make_it_fit", "hw.fit"),
         Binding("ctrl+r", "use_in_recipe", "hw.use"),
+        Binding("ctrl+l", "pull", "hub.pull"),
     ]
     DEFAULT_CSS = """
     HardwareScreen {
@@ -108,6 +110,7 @@ class HardwareScreen(TuituneScreen):
                 # The answer, then what to do about it, then why: at 80x24 the first screenful
                 # holds the verdict and the first suggestions.
                 yield PlanVerdict(self.lang, id="verdict")
+                yield HubStatus(self.lang, can_pull=True, id="hub-status")
                 yield Static(self.t("hw.suggestions"), classes="hw-title", markup=False)
                 yield SuggestionsList(self.lang, id="suggestions")
                 yield Static(self.t("hw.breakdown"), classes="hw-title", markup=False)
@@ -135,6 +138,7 @@ class HardwareScreen(TuituneScreen):
         controls = PlanControls(self.app.recipe.copy(), self.lang, id="controls")
         await self.query_one("#hw-left").mount(controls, before="#pending")
         controls.row("model.name_or_path").editor.focus()
+        self.query_one(HubStatus).show_for(controls.recipe.model_path)
         self._probe()
 
     def on_screen_suspend(self) -> None:
@@ -148,10 +152,21 @@ class HardwareScreen(TuituneScreen):
         if self.app.recipe_version != self._seen_version:
             self._seen_version = self.app.recipe_version
             self.controls.load(self.app.recipe.copy())
+            self._mark_recipe_gpus()
 
     def palette_commands(self) -> Iterable[PaletteCommand]:
+        yield PaletteCommand(self.t("hw.choose"), self.t("hw.choose_help"), self.query_one(MachinePanel).focus)
         yield PaletteCommand(self.t("hw.fit"), self.t("hw.fit_help"), self.action_make_it_fit)
         yield PaletteCommand(self.t("hw.use"), self.t("hw.use_help"), self.action_use_in_recipe)
+        yield PaletteCommand(self.t("hub.pull"), self.t("hub.pull_help"), self.action_pull)
+
+    def action_pull(self) -> None:
+        """Download the model into the hub cache now (again: stop; the next pull resumes)."""
+        status = self.query_one(HubStatus)
+        if status.pulling:
+            status.cancel_pull()
+        else:
+            status.pull()
 
     def action_make_it_fit(self) -> None:
         """To the planner's suggestions (enter on one applies it)."""
@@ -167,7 +182,8 @@ class HardwareScreen(TuituneScreen):
     @property
     def is_settled(self) -> bool:
         """The machine is read and the plan answers the latest settings (tests and pictures wait)."""
-        return self.report is not None and self.plan_is_current and self._answered >= 1 and bool(self.query("#controls"))
+        return (self.report is not None and self.plan_is_current and self._answered >= 1 and bool(self.query("#controls"))
+                and self.query_one(HubStatus).is_settled)
 
     # ------------------------------------------------------------------ the machine (workers)
 
@@ -189,26 +205,54 @@ class HardwareScreen(TuituneScreen):
         self.post_message(self.Probed(live_refresh(report), live=True))
 
     def on_hardware_screen_probed(self, event: Probed) -> None:
-        from tuitune.core.memory.targets import default_target, plan_targets
-
         report = event.report
         self.report = report
         self.query_one(MachinePanel).show(report)
         if not event.live:
             self.query_one(MachineDetails).show(report)
-            self.controls.set_targets(plan_targets(report), default_target(report).key)
+            self._mark_recipe_gpus()
             return
-        self.controls.set_targets(plan_targets(report))
+        self.controls.set_targets(self._targets())
         target, shown = self.controls.target, self.plan
         if target is not None and target.here and shown is not None and target.available_bytes:
             before = shown.available_bytes or 0
             if abs(target.available_bytes - before) > REPLAN_SHARE * target.available_bytes:
                 self._request_plan(self.controls.recipe.copy(), target, delay=0)
 
+    # ------------------------------------------------------------------ the GPUs chosen for the run
+
+    def _targets(self) -> list[PlanTarget]:
+        """The GPUs chosen (first, when some are), each GPU here, all of them, the card sizes."""
+        from tuitune.core.memory.targets import chosen_target, plan_targets
+
+        chosen = chosen_target(self.report, self.query_one(MachinePanel).chosen)
+        return ([chosen] if chosen else []) + plan_targets(self.report)
+
+    def _default_key(self) -> str:
+        from tuitune.core.memory.targets import default_target
+
+        targets = self._targets()
+        return targets[0].key if targets[0].kind == "chosen" else default_target(self.report).key
+
+    def _mark_recipe_gpus(self) -> None:
+        """Show the current recipe's train.gpus as the marked GPUs, and plan for them."""
+        if self.report is None or not self.query("#controls"):
+            return
+        gpus = self.controls.recipe.train.gpus
+        here = {g.index for g in self.report.gpus}
+        self.query_one(MachinePanel).choose([i for i in gpus if i in here] if isinstance(gpus, list) else [])
+        self.controls.set_targets(self._targets(), self._default_key())
+
+    def on_machine_panel_chosen(self, event: MachinePanel.Chosen) -> None:
+        """GPUs marked (space): they go into the what-if recipe, and the plan is made for them."""
+        self.controls.set_values({"train.gpus": list(event.indices) or "auto"})
+        self.controls.set_targets(self._targets(), self._default_key())
+
     # ------------------------------------------------------------------ the plan
 
     def on_plan_controls_changed(self, event: Any) -> None:  # PlanControls.Changed
         self._show_pending(event.recipe)
+        self.query_one(HubStatus).show_for(event.recipe.model_path)
         if event.target is not None:
             self._request_plan(event.recipe, event.target, DEBOUNCE_S)
 
@@ -266,6 +310,8 @@ class HardwareScreen(TuituneScreen):
     def _where(self, target: PlanTarget) -> str:
         if target.kind == "gpu":
             return self.t("hw.where_gpu", index=target.index)
+        if target.kind == "chosen":
+            return self.t("hw.where_chosen", list=", ".join(map(str, target.indices)))
         if target.kind == "all":
             return self.t("hw.where_all", n=target.n_gpus)
         return self.t("hw.where_card", size=format_bytes(target.available_bytes, 0).replace(" GiB", " GB"))

@@ -23,6 +23,7 @@ from tuitune.tui.dialogs.prompt import PromptDialog
 from tuitune.tui.i18n import allowed_text
 from tuitune.tui.screens.base import PaletteCommand, TuituneScreen
 from tuitune.tui.widgets.guidance import GuidancePanel
+from tuitune.tui.widgets.hub_status import HubStatus
 from tuitune.tui.widgets.memory_verdict import MemoryVerdict
 from tuitune.tui.widgets.problems_list import ProblemsList
 from tuitune.tui.widgets.recipe_diff import RecipeDiff
@@ -67,6 +68,12 @@ class RecipeScreen(TuituneScreen):
         return Path(getattr(self.app, "recipes_dir", "recipes"))
 
     @property
+    def is_settled(self) -> bool:
+        """The hub cache line answers the recipe's model (tests and pictures wait; the memory panel
+        has its own `is_current`)."""
+        return self.query_one(HubStatus).is_settled
+
+    @property
     def form(self) -> RecipeForm:
         return self.query_one(RecipeForm)
 
@@ -83,6 +90,7 @@ class RecipeScreen(TuituneScreen):
             with VerticalScroll(id="recipe-side"):
                 yield Static(self.t("panel.memory"), classes="side-title -first")
                 yield MemoryVerdict(self.lang, str(getattr(self.app, "runs_dir", "runs")), id="memory")
+                yield HubStatus(self.lang, title=self.t("hub.title"), id="hub-status")
                 yield Static(self.t("panel.problems"), classes="side-title")
                 yield ProblemsList(self.lang, id="problems")
                 yield Static(self.t("panel.diff_new"), classes="side-title", id="diff-title")
@@ -133,6 +141,7 @@ class RecipeScreen(TuituneScreen):
         diff = self.query_one(RecipeDiff)
         diff.compare(self.loaded, self.recipe)
         self.query_one(MemoryVerdict).request(self.recipe)
+        self.query_one(HubStatus).show_for(self.recipe.model_path)
         where = str(self.loaded_path) if self.loaded_path else self.t("recipe.unsaved")
         changed = len(diff.changed_keys)
         parts = [

@@ -146,7 +146,8 @@ class RunsScreen(TuituneScreen):
             if run.live and run.pid:
                 text += "  ·  " + self.t("runs.live", pid=run.pid)
             if run.error:
-                text += "\n" + self.t("runs.error", error=run.error)
+                key = "runs.unreadable" if run.status == "unreadable" else "runs.error"
+                text += "\n" + self.t(key, error=run.error)
             if self.marked:
                 text += "\n" + self.t("runs.marked", name=self.marked)
         detail.update(text)
@@ -177,6 +178,18 @@ class RunsScreen(TuituneScreen):
             self.notify(self.t("runs.already_live", name=run.name), severity="warning")
             return
         self.busy += 1
+        self._resume_if_allowed(run)
+
+    @work(exclusive=True, exit_on_error=False, group="runs-dialog")
+    async def _resume_if_allowed(self, run: Any) -> None:
+        """A recipe that would run the model's own code asks first (tui.remote_code)."""
+        from tuitune.tui.remote_code import ask_remote_code, refusal
+
+        refused = refusal(run.path)
+        if refused is not None and not await ask_remote_code(self.app, refused):
+            self.busy -= 1
+            self.notify(self.t("remote.declined", run=run.name), severity="warning")
+            return
         self._resume(run)
 
     @work(thread=True, exit_on_error=False, group="runs-resume")
@@ -229,11 +242,15 @@ class RunsScreen(TuituneScreen):
 
     def _delete(self, run: Any) -> None:
         try:
-            delete_run(RunDirectory(run.path))
+            kept = delete_run(RunDirectory(run.path))
         except UserError as e:
             self.app.show_error(e)
         else:
-            self.notify(self.t("runs.deleted", name=run.name))
+            if kept:
+                names = ", ".join(kept[:5]) + (" …" if len(kept) > 5 else "")
+                self.notify(self.t("runs.deleted_kept", name=run.name, count=len(kept), names=names), severity="warning")
+            else:
+                self.notify(self.t("runs.deleted", name=run.name))
             if self.marked == run.name:
                 self.action_unmark()
 

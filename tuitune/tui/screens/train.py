@@ -20,11 +20,15 @@ from textual.widgets import Button, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from tuitune.core.events import StepEvent, format_duration, format_size
+from tuitune.core.units import format_bytes
 from tuitune.tui.run_follower import Attached
 from tuitune.tui.screens.base import TuituneScreen
 from tuitune.tui.widgets.group_view import GroupView
+from tuitune.tui.widgets.hub_status import download_line
 from tuitune.tui.widgets.loss_chart import LossChart
+from tuitune.tui.widgets.run_devices import RunDevices
 from tuitune.tui.widgets.run_gauges import RunGauges
+from tuitune.tui.widgets.sample_answers import SampleAnswers
 
 REDRAW_S = 0.25  # at most four redraws a second
 CHART_S = 0.5  # and two of the chart
@@ -70,7 +74,7 @@ class TrainScreen(TuituneScreen):
         &.-tall #log { height: 10; }
         #group { display: none; }
         &.-group #group { display: block; }
-        &.-group #chart, &.-group #side { display: none; }
+        &.-group #chart, &.-group #side, &.-group #samples { display: none; }
     }
     """
 
@@ -99,8 +103,11 @@ class TrainScreen(TuituneScreen):
                 yield Static("", id="stats", markup=False)
                 with Horizontal(id="main"):
                     yield LossChart(self.lang, id="chart")
-                    yield RunGauges(self.lang, id="side")
+                    with Vertical(id="side"):
+                        yield RunGauges(self.lang)
+                        yield RunDevices(self.lang)
                     yield GroupView(self.lang, id="group")
+                yield SampleAnswers(self.lang, id="samples")
                 yield Static("", id="problem")
                 yield Static("", id="log")
             with Horizontal(id="actions"):
@@ -152,6 +159,8 @@ class TrainScreen(TuituneScreen):
         history = attached.history
         self._draw_chart_if_due()
         self.query_one(RunGauges).show(history)
+        self.query_one(RunDevices).show(history)
+        self.query_one(SampleAnswers).show(history.samples)
         self._draw_progress(attached)
         self._draw_problem(attached)
         self._draw_log(attached)
@@ -202,10 +211,16 @@ class TrainScreen(TuituneScreen):
         self.query_one("#recipe-line", Static).update(self.t(
             "train.recipe_line", name=recipe.name, method=recipe.method.type, model=recipe.model.name_or_path,
             data=recipe.data.path or "-"))
-        self.query_one("#how", Static).update(self.t("train.how"))
+        how = self.t("train.how")
+        if getattr(self.app, "recipe_is_first", False):
+            how = self.t("train.first_recipe", path=self.app.recipe_path) + "\n" + how  # type: ignore[attr-defined]
+        self.query_one("#how", Static).update(how)
 
     def _draw_progress(self, attached: Attached) -> None:
         history = attached.history
+        if history.downloading and attached.live:
+            self._draw_download(history)
+            return
         step, max_steps = history.step, history.max_steps
         if attached.summary is not None:  # a run stops (and checkpoints) between two logged steps
             step = max(step, attached.summary.step)
@@ -231,8 +246,27 @@ class TrainScreen(TuituneScreen):
             else:
                 parts.append(self.t("train.memory_ram", rss=format_size(memory.get("rss"))))
         if not history.last_step and attached.live:
-            parts = [self.t("train.waiting")]
+            parts = [self._estimate_text(history) or self.t("train.waiting")]
         self.query_one("#stats", Static).update("  ·  ".join(parts), layout=False)
+
+    def _draw_download(self, history: Any) -> None:
+        """The "loading" phase of a model not yet cached: bytes, speed and ETA of its download, and the
+        memory estimate as soon as its config.json is in."""
+        d = history.download
+        self.query_one("#progress", ProgressBar).update(total=d.total or None, progress=d.done or 0)
+        self.query_one("#progress-text", Static).update(download_line(self.lang, d), layout=False)
+        self.query_one("#stats", Static).update(self._estimate_text(history) or self.t("train.estimate_waiting"),
+                                                layout=False)
+
+    def _estimate_text(self, history: Any) -> str:
+        e = history.estimate
+        if not e:
+            return ""
+        verdict = str(e.verdict)
+        return self.t("train.estimate", need=format_bytes(e.train_peak_bytes),
+                      free=format_bytes(e.available_bytes),
+                      where=e.where or "-",
+                      verdict=self.t(f"verdict.{verdict}") if verdict in ("fits", "tight", "does not fit") else verdict)
 
     def _draw_problem(self, attached: Attached) -> None:
         history, box = attached.history, self.query_one("#problem", Static)
@@ -348,7 +382,20 @@ class TrainScreen(TuituneScreen):
         else:
             self._starting = attached.run.name
             self._drawn = -1
-            self._resume(attached.run)
+            self._resume_if_allowed(attached.run)
+
+    @work(exclusive=True, exit_on_error=False, group="train-dialog")
+    async def _resume_if_allowed(self, run) -> None:
+        """A recipe that would run the model's own code asks first (tui.remote_code)."""
+        from tuitune.tui.remote_code import ask_remote_code, refusal
+
+        refused = refusal(run.path)
+        if refused is not None and not await ask_remote_code(self.app, refused):
+            self._starting = None
+            self._drawn = -1
+            self.notify(self.t("remote.declined", run=run.name), severity="warning")
+            return
+        self._resume(run)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train-start")
     def _resume(self, run) -> None:

@@ -1,5 +1,6 @@
-"""The result of `tuitune eval RUN --json`: base and tuned perplexity, loss, exact match and token F1,
-and a table of sample predictions (reference, base answer, tuned answer)."""
+"""The result of `tuitune eval RUN --json`: base and tuned perplexity, loss, and the answers' exact
+match, token F1, ROUGE-1/2/L and BLEU-4, and a table of sample predictions (reference, base answer,
+tuned answer)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from tuitune.tui.i18n import t
 from tuitune.tui.widgets.rows_table import one_line
 from tuitune.tui.widgets.runs_table import display_path
 
-SCORE_COLUMNS = ("who", "perplexity", "loss", "exact_match", "f1")
+ANSWER_METRICS = ("exact_match", "f1", "rouge1", "rouge2", "rougeL", "bleu4")  # 0..1, shown in %
+SCORE_COLUMNS = ("who", "perplexity", "loss", *ANSWER_METRICS)
 SAMPLE_COLUMNS = ("line", "prompt", "reference", "base", "tuned")
 
 
@@ -48,6 +50,7 @@ class EvalPanel(Vertical):
         scores = self.query_one("#eval-scores", DataTable)
         for col in SCORE_COLUMNS:
             scores.add_column(t(f"eval.col.{col}", self.lang), key=col)
+        scores.tooltip = t("eval.metrics_note", self.lang)
         samples = self.query_one("#eval-samples", DataTable)
         for col in SAMPLE_COLUMNS:
             samples.add_column(t(f"eval.col.{col}", self.lang), key=col)
@@ -68,8 +71,7 @@ class EvalPanel(Vertical):
                 t(f"eval.col.{who}", self.lang),
                 Text(_number(s.get("perplexity"), ".3f"), justify="right"),
                 Text(_number(s.get("loss"), ".4f"), justify="right"),
-                Text(_number(s.get("exact_match"), ".1f", 100), justify="right"),
-                Text(_number(s.get("f1"), ".1f", 100), justify="right"),
+                *(Text(_number(s.get(m), ".1f", 100), justify="right") for m in ANSWER_METRICS),
             )
         samples = self.query_one("#eval-samples", DataTable)
         samples.clear(columns=True)

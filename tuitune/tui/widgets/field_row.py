@@ -21,8 +21,8 @@ from tuitune.tui.i18n import allowed_text, t
 
 def format_value(spec: FieldSpec, value: Any) -> str:
     """The text an Input shows for a value; parse_text(spec, format_value(spec, v)) gives v back."""
-    if spec.kind == "list":
-        return value if isinstance(value, str) else ", ".join(value)
+    if spec.kind in ("list", "indices"):
+        return value if isinstance(value, str) else ", ".join(map(str, value))
     if spec.kind == "table":
         return ", ".join(f"{k}={v}" for k, v in value.items())
     if spec.kind == "float":
@@ -91,16 +91,15 @@ class FieldRow(Widget):
             with Horizontal(classes="field-pair"):
                 yield Switch(bool(value), classes="field-editor")
                 yield Label(self._on_off(bool(value)), classes="switch-state")
-        elif spec.kind == "list" and spec.list_or:
+        elif spec.kind in ("list", "indices") and spec.list_or:
             is_word = isinstance(value, str)
-            shown = format_value(spec, spec.default if is_word else value)
             with Horizontal(classes="field-pair"):
                 yield Input(
-                    shown,
+                    self._list_text(value),
                     compact=True,
                     disabled=is_word,
                     classes="field-editor",
-                    placeholder=t("field.list_placeholder", self.lang),
+                    placeholder=t("field.indices_placeholder" if spec.kind == "indices" else "field.list_placeholder", self.lang),
                 )
                 for word in spec.list_or:
                     yield Checkbox(word, value=is_word and value == word, compact=True, classes="field-or")
@@ -116,6 +115,12 @@ class FieldRow(Widget):
             yield Input(
                 format_value(spec, value), compact=True, classes="field-editor", placeholder=placeholder
             )
+
+    def _list_text(self, value: Any) -> str:
+        """A list field's text; while its word ("all-linear", "auto") is ticked, the default list, if any."""
+        if not isinstance(value, str):
+            return format_value(self.spec, value)
+        return "" if isinstance(self.spec.default, str) else format_value(self.spec, self.spec.default)
 
     def _on_off(self, value: bool) -> str:
         return t("field.on" if value else "field.off", self.lang)
@@ -138,8 +143,8 @@ class FieldRow(Widget):
             elif isinstance(editor, Select):
                 editor.value = value
             elif isinstance(editor, Input):
-                is_word = spec.kind == "list" and isinstance(value, str)
-                editor.value = format_value(spec, spec.default if is_word else value)
+                is_word = spec.kind in ("list", "indices") and isinstance(value, str)
+                editor.value = self._list_text(value) if spec.kind in ("list", "indices") else format_value(spec, value)
                 editor.disabled = is_word
                 for box in self.query(".field-or").results(Checkbox):
                     box.value = is_word and value == str(box.label)
@@ -179,6 +184,10 @@ class FieldRow(Widget):
     @on(Input.Changed)
     def _typed(self, event: Input.Changed) -> None:
         event.stop()
+        if event.input.disabled:
+            # An "all-linear"-style word is ticked: the list beside it is not the value (its Changed
+            # on mount would otherwise replace the word with the default list).
+            return
         self._report(*parse_text(self.spec, event.value))
 
     @on(Select.Changed)

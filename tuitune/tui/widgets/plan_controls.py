@@ -43,6 +43,8 @@ def target_label(target: PlanTarget, lang: str) -> str:
         return t("hw.target_gpu", lang, index=target.index, size=card_size(target.total_bytes), name=target.name)
     if target.kind == "all":
         return t("hw.target_all", lang, n=target.n_gpus)
+    if target.kind == "chosen":
+        return t("hw.target_chosen", lang, list=", ".join(map(str, target.indices)), n=target.n_gpus)
     return t("hw.target_card", lang, size=card_size(target.available_bytes))
 
 

@@ -16,7 +16,7 @@ def _show(key: str, value: Any) -> str:
     spec = FIELDS[key]
     if spec.kind == "bool":
         return "true" if value else "false"
-    return format_value(spec, value) if spec.kind in ("list", "table", "float") else str(value)
+    return format_value(spec, value) if spec.kind in ("list", "indices", "table", "float") else str(value)
 
 
 class RecipeDiff(Static):

@@ -24,6 +24,7 @@ STATUS_STYLE = {
     "failed": "red",
     "crashed": "red",
     "interrupted": "red",
+    "unreadable": "red",
 }
 COLUMNS = ("name", "status", "method", "model", "steps", "best_eval", "duration", "group")
 RIGHT = {"steps", "best_eval", "duration"}

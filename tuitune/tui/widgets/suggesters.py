@@ -61,3 +61,21 @@ class ModelSuggester(Suggester):
             if name.casefold().startswith(low) and len(name) > len(value):
                 return value + name[len(value) :]
         return None
+
+
+class TaskListSuggester(Suggester):
+    """Completes the last name of a comma-separated list ("mmlu, cm" -> "mmlu, cmmlu") from `names`."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.names = names
+
+    async def get_suggestion(self, value: str) -> str | None:
+        head, _, last = value.rpartition(",")
+        stem = last.lstrip()
+        if not stem:
+            return None
+        for name in self.names:
+            if name.startswith(stem) and name != stem:
+                return value + name[len(stem) :]
+        return None

@@ -1,10 +1,11 @@
 """One forward and one backward pass of the base model for every job's micro-batch (m-LoRA's batch fusion).
 
 The jobs' rows are stacked into one batch (right-padded to the widest); the decoder runs once, each
-row through its own job's adapter (routing.py). Each job's loss is the engine's
-(`trainer.head_loss`: the output head only at its labelled positions, divided by its own token
-count), scaled for gradient accumulation as that job's Trainer would, and back-propagated to the
-last hidden states one job at a time, so only one job's logits are alive at once; then one backward
+row through its own job's adapter (routing.py), with the output head swapped for a capture of its
+input (the engine's `HeadLoss`, as a run trained alone computes its loss). Each job's loss is then the
+engine's chunked head + cross-entropy on its own rows (`HeadLoss.loss_from_hidden`: only its labelled
+positions, one vocabulary chunk at a time, divided by its own token count), scaled for gradient accumulation as that job's Trainer would, and back-propagated to the
+last hidden states one job at a time, so only one job's chunk of logits is alive at once; then one backward
 pass through the decoder gives every adapter its gradients. A job's rows only ever meet its own
 adapter, so each gradient is the one its job would get alone.
 """
@@ -67,14 +68,28 @@ def merge_batches(parts: list[tuple[str, dict[str, Any], int]]) -> tuple[dict[st
     return merged, spans
 
 
-def fused_step(group: GroupModel, routing: Routing, causal_lm: Any, batch: list[tuple[Any, Submission]]) -> dict[Any, Any]:
+def fused_head(model: Any) -> Any | None:
+    """The engine's chunked head + loss (head_loss.HeadLoss) for the group's model, its one-off check
+    run on a few tokens; None when the model's logits are not its head's (or the head is not a plain
+    Linear): the jobs then take turns, each Trainer with its own loss."""
+    import torch
+
+    from tuitune.core.engine.head_loss import HeadLoss
+
+    head = HeadLoss.for_model(model)
+    if head is None:
+        return None
+    weight = head.head.weight
+    ids = (torch.arange(16, device=weight.device) % weight.shape[0])[None]
+    return head if head.usable({"input_ids": ids, "attention_mask": torch.ones_like(ids)}) else None
+
+
+def fused_step(group: GroupModel, routing: Routing, head: Any, batch: list[tuple[Any, Submission]]) -> dict[Any, Any]:
     """Forward and backward of every job's batch at once; {job: its loss as its training_step returns it}.
 
-    `batch` holds (job, submission) with job.adapter (its adapter's name) and job.state (its
-    gradients between turns, model.JobState). Gradients are left in job.state.
+    `head` is fused_head(group.model). `batch` holds (job, submission) with job.adapter (its adapter's
+    name) and job.state (its gradients between turns, model.JobState). Gradients are left in job.state.
     """
-    from tuitune.core.engine.trainer import head_loss
-
     for _, sub in batch:
         sub.trainer.count_batch(sub.inputs)
     merged, spans = merge_batches([(job.adapter, sub.inputs, sub.pad_token_id) for job, sub in batch])
@@ -89,11 +104,11 @@ def fused_step(group: GroupModel, routing: Routing, causal_lm: Any, batch: list[
     routing.spans = spans
     try:
         with accelerator.autocast():
-            hidden = causal_lm.get_decoder()(**inputs, use_cache=False).last_hidden_state
+            hidden = head.hidden(group.model, inputs)
         last = hidden.detach().requires_grad_(True)
         for (job, sub), (_, start, end) in zip(batch, spans, strict=True):
             with accelerator.autocast():
-                loss = head_loss(causal_lm, last[start:end], merged["labels"][start:end], sub.num_items_in_batch)
+                loss = head.loss_from_hidden(last[start:end], merged["labels"][start:end], sub.num_items_in_batch)
             sub.trainer.note_loss(loss)
             loss = loss / sub.trainer.loss_divisor(sub.num_items_in_batch)
             sub.trainer.accelerator.backward(loss)  # its own loss scaler (fp16), into last.grad

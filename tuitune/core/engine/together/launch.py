@@ -16,7 +16,7 @@ from tuitune.core.engine.prepare import run_state
 from tuitune.core.engine.together.plan import GroupPlan, group_members, group_of, prepare_group
 from tuitune.core.engine.together.session import LOCK_FDS_ENV
 from tuitune.core.errors import UserError
-from tuitune.core.runs import RunDirectory, RunLock
+from tuitune.core.runs import RunDirectory, RunLock, check_remote_code
 
 if TYPE_CHECKING:
     import subprocess
@@ -58,6 +58,7 @@ def resume_group(run: RunDirectory, env: dict[str, str] | None = None) -> GroupS
         )
     for m in todo:
         m.load_recipe()  # fails early, naming the file, if a folder is not a run
+        check_remote_code(m)  # as a run alone: trust_remote_code needs runs.allow_remote_code first
     return _spawn(todo, resume=True, env=env)
 
 

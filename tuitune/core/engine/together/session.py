@@ -51,6 +51,10 @@ class _JobSignals:
 class JobSession(TrainingSession):
     """One run of the group, trained by the engine's session on the group's model."""
 
+    # No sampled answers: generating from this job's thread would run the shared model (train/eval
+    # mode, active adapter) while the other jobs train on it.
+    SAMPLES = False
+
     def __init__(self, run: RunDirectory, group: GroupSession, index: int, resume: bool, data: Any = None) -> None:
         super().__init__(run, resume=resume, data=data)
         self.group = group
@@ -109,7 +113,7 @@ class GroupSession:
         self.turns = Turns(self.jobs, switch=self._switch, fuse=self._fuse)
         self.model: GroupModel | None = None
         self.routing: Any = None
-        self.causal_lm: Any = None
+        self.head: Any = None  # fused: the engine's HeadLoss for the shared model (fused.fused_head)
         self._build_error: BaseException | None = None
         self._stop_checked = 0.0
         self._stop_seen = False
@@ -178,9 +182,9 @@ class GroupSession:
         return self.model.built[job.index]
 
     def _build(self, device: str) -> None:
+        from tuitune.core.engine.together.fused import fused_head
         from tuitune.core.engine.together.model import build_group
         from tuitune.core.engine.together.routing import install_routing
-        from tuitune.core.engine.trainer import plain_causal_lm
 
         recipes = [job.run.load_recipe() for job in self.jobs]
         check_together(recipes, self.schedule)
@@ -193,10 +197,10 @@ class GroupSession:
         if self.on_built is not None:
             self.on_built(self.model)
         if self.schedule == "fused":
-            self.causal_lm = plain_causal_lm(self.model.model)
-            self.routing = install_routing(self.model.model) if self.causal_lm is not None else None
+            self.head = fused_head(self.model.model)
+            self.routing = install_routing(self.model.model) if self.head is not None else None
             if self.routing is None:
-                why = (f"{self.model.model.config.model_type} models" if self.causal_lm is None
+                why = (f"{self.model.model.config.model_type} models" if self.head is None
                        else "adapters on embedding layers")
                 self.schedule = "round-robin"
                 for j in self.jobs:
@@ -233,7 +237,7 @@ class GroupSession:
         from tuitune.core.engine.together.fused import fused_step
 
         assert self.model is not None
-        return fused_step(self.model, self.routing, self.causal_lm, batch)
+        return fused_step(self.model, self.routing, self.head, batch)
 
 
 def train_group(run_dirs: list[str], resume: bool = False, lock_fds: list[str] | None = None) -> int:
