@@ -413,8 +413,8 @@ STRINGS: dict[str, tuple[str, str]] = {
 # Chat & Eval's Evaluate tab and the answers sampled during training have their own table.
 STRINGS.update(EVAL_STRINGS)
 
-from tuitune.tui.i18n_together import STRINGS_TOGETHER  # noqa: E402 - a feature's strings, kept beside
 from tuitune.tui.i18n_faults import STRINGS_FAULTS  # noqa: E402 - a feature's strings, kept beside
+from tuitune.tui.i18n_together import STRINGS_TOGETHER  # noqa: E402 - a feature's strings, kept beside
 
 STRINGS.update(STRINGS_TOGETHER)
 STRINGS.update(STRINGS_FAULTS)
