@@ -274,6 +274,27 @@ def finished_run() -> dict:
     return {"runs_dir": _run_folder("finished-demo", upto_step=None), "run": "finished-demo"}
 
 
+def group_in_progress() -> dict:
+    """Three runs trained together (tests/group_runs.py: written events, made-up numbers), 70 steps in;
+    this process holds their locks as the group's trainer would."""
+    import tempfile
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from group_runs import write_group
+
+    runs = Path(tempfile.mkdtemp(prefix="tuitune-shots-")) / "runs"
+    _held_locks.extend(run.acquire_lock() for run in write_group(runs, upto=70))
+    return {"runs_dir": runs, "run": "qa-r8"}
+
+
+async def pick_two_recipes(pilot) -> None:
+    """Train: g, then the quickstart and its Chinese twin picked in the train-together dialog."""
+    await pilot.press("g")
+    await pilot.pause(0.3)
+    await pilot.press("down", "down", "space", "down", "space")
+    await pilot.pause(0.3)
+
+
 # ---------------------------------------------------------------------------- a model from a hub
 
 HUB_MODEL = "tuitune-test/tiny-llama"  # the tests' 15 MB model, served by tests/hub_server.py
@@ -409,6 +430,9 @@ SHOTS = [
     Shot("train-download", "train", app_kwargs=downloading_run, steps=[start_download_training],
          after=stop_download_training),
     Shot("hardware-download", "hardware", app_kwargs=online_here, steps=[pull_hub_model], after=stop_pull),
+    Shot("train-group", "train", app_kwargs=group_in_progress),
+    Shot("train-group-80x24", "train", size=(80, 24), app_kwargs=group_in_progress),
+    Shot("train-together", "train", steps=[pick_two_recipes]),
     Shot("runs", "runs", runs=True, steps=[diff_runs]),
     Shot("chat", "chat", runs=True, steps=[chat_side_by_side]),
     Shot("chat-eval", "chat", runs=True, steps=[evaluate_run, benchmark_run]),
@@ -453,9 +477,10 @@ async def settle(pilot) -> None:
             break
         await pilot.pause(0.05)
     # Not the workers waiting on an open dialog: they finish when the user answers.
-    # Nor the one following a live run: it ends with the run.
+    # Nor the ones following a live run or group: they end with the run.
     # Nor a model download in progress (a picture of it is the point).
-    busy = [w for w in app.workers if not w.group.endswith("-dialog") and w.group not in ("run-tail", "hub-pull")]
+    busy = [w for w in app.workers
+            if not w.group.endswith("-dialog") and w.group not in ("run-tail", "group-tail", "hub-pull")]
     if busy:  # (an empty list would mean "all workers" to wait_for_complete)
         await app.workers.wait_for_complete(busy)
     await pilot.pause(0.2)

@@ -263,3 +263,34 @@ def test_the_trainer_uses_it_in_training_and_evaluation(tiny_model_dir, tmp_path
     run_dir = tmp_path / "runs" / "h"
     assert calls["n"] >= 3 + 1  # three training steps and at least one evaluation batch
     assert events(run_dir, "eval") and not [e for e in events(run_dir, "warning") if "full logits" in e["message"]]
+
+
+def test_the_check_leaves_4bit_weights_in_their_layout(tiny_model_dir):
+    """bitsandbytes repacks 4-bit weights for another CPU kernel on an eval forward without gradients;
+    the check must not, or the run's numbers change (and a group job's save would change them back)."""
+    from bitsandbytes.functional import has_avx512bf16
+
+    from tuitune.core.engine.build import build_model
+    from tuitune.core.recipe import new_recipe
+
+    if not has_avx512bf16():
+        pytest.skip("bitsandbytes repacks 4-bit weights only on CPUs with AVX512-BF16")
+    method, sections = METHODS["qlora"]
+    recipe = new_recipe(method, str(tiny_model_dir))
+    for section, values in sections.items():
+        for key, value in values.items():
+            recipe.set(f"{section}.{key}", value)
+    model = build_model(recipe, "cpu").model
+    batch = batch_for(load_tokenizer(str(tiny_model_dir)), "padded")
+
+    def packed() -> list[bool]:
+        return [hl._packed_for_cpu(m.weight) for m in model.modules() if hl._packed_for_cpu(getattr(m, "weight", None)) is not None]
+
+    assert packed() and not any(packed())
+    head = hl.HeadLoss.for_model(model)
+    assert head.usable(batch)
+    assert not any(packed())
+    model.eval()  # what the check would have left behind without restoring the layout
+    with torch.no_grad():
+        model(**{k: v[:1] for k, v in batch.items() if k in ("input_ids", "attention_mask")})
+    assert all(packed())

@@ -28,6 +28,7 @@ UI = {"textual"}
 # imports them inside functions.
 HEAVY_BY_DESIGN = {
     "tuitune.core.engine.callbacks", "tuitune.core.engine.collate", "tuitune.core.engine.head_loss", "tuitune.core.engine.trainer",
+    "tuitune.core.engine.together.trainer",
     "tuitune.core.benchmark_lm",
 }
 CORE_MODULES = sorted(m.name for m in pkgutil.walk_packages(tuitune.core.__path__, "tuitune.core."))

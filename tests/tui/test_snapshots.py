@@ -155,6 +155,25 @@ def test_train_finished_run(snap_compare, make_app, tmp_path, monkeypatch, repo_
         time.tzset()
 
 
+def test_train_group(snap_compare, make_app, tmp_path, monkeypatch):
+    """Three runs trained together (written events, made-up numbers): a line and a legend entry each."""
+    import sys
+    import time
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from group_runs import write_group
+
+    monkeypatch.setenv("TZ", "UTC")  # the log shows clock times
+    time.tzset()
+    write_group(tmp_path / "runs")
+    try:
+        assert snap_compare(make_app(run="qa-r8"), terminal_size=SIZE, run_before=settle)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def test_hardware_gpus_chosen_on_a_shared_machine(snap_compare, make_app, monkeypatch):
     """Four GPUs, GPU 1 busy with another user's process; GPUs 0 and 2 marked for the run (space)."""
     monkeypatch.setenv("TUITUNE_FAKE_GPU", "4xA100,busy=1:38GB")

@@ -36,10 +36,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--list-models", action="store_true", help="list the built-in catalog and exit")
     parser.add_argument(
-        "--measure", metavar="RECIPE",
+        "--measure", metavar="RECIPE", nargs="?", const=True,
         help="also run two real training steps and one eval batch of RECIPE here (as `tuitune train` would) "
-        "and show the measured peak beside the estimate; exit 1 when it runs out of memory",
+        "and show the measured peak beside the estimate; exit 1 when it runs out of memory. With --together: "
+        "two steps of every recipe, trained together",
     )
+    parser.add_argument("--together", nargs="+", metavar="RECIPE",
+                        help="memory of these LoRA recipes trained together on one base (tuitune train --together), "
+                        "beside the same runs as separate processes; a recipe may repeat")
+    parser.add_argument("--schedule", choices=("fused", "round-robin"), default="fused", help="with --together")
 
 
 def build_recipe(args: argparse.Namespace) -> Any:
@@ -80,6 +85,12 @@ def run(args: argparse.Namespace) -> int:
         for name in catalog_names():
             print(f"{name:40s} {short.get(name, '')}")
         return 0
+    if args.together:
+        from tuitune.commands._estimate_together import run_together
+
+        return run_together(args)
+    if args.measure is True:
+        raise UserError("--measure needs a RECIPE (or --together RECIPE...)", "tuitune estimate --measure recipe.toml")
     if args.measure:
         if args.recipe and args.recipe != args.measure:
             raise UserError("give the recipe once: --measure RECIPE (or --recipe RECIPE), not both")

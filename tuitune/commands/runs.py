@@ -47,15 +47,17 @@ def list_(runs_dir: str, as_json: bool = False) -> int:
     colors = {"done": "green", "training": "cyan", "failed": "red", "crashed": "red", "stopped": "yellow",
               "unreadable": "red"}
     table = Table(box=None, header_style="bold")
-    for col in ("name", "status", "method", "model", "steps", "best eval", "duration"):
+    grouped = any(r.group for r in runs)  # the group column only when some run trained together
+    for col in ("name", "status", "method", "model", "steps", "best eval", "duration") + (("group",) if grouped else ()):
         table.add_column(col, justify="right" if col in ("steps", "best eval", "duration") else "left")
     for r in runs:
         color = colors.get(r.status, "blue")
         best = f"{r.best_eval_loss:.4f}" if isinstance(r.best_eval_loss, (int, float)) else "-"
         steps = f"{r.step}/{r.max_steps}" if r.max_steps else str(r.step)
         model = r.model if len(r.model) <= 40 else "…" + r.model[-39:]
-        table.add_row(escape(r.name), f"[{color}]{escape(r.status)}[/]", escape(r.method), escape(model), steps, best,
-                      format_duration(r.duration_s))
+        row = [escape(r.name), f"[{color}]{escape(r.status)}[/]", escape(r.method), escape(model), steps, best,
+               format_duration(r.duration_s)]
+        table.add_row(*row, *([escape(r.group or "-")] if grouped else []))
     console.print(table)
     for r in runs:
         if r.status == "unreadable":

@@ -18,6 +18,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tuitune.commands._args import runs_dir
+    from tuitune.core.engine.together.plan import group_members, group_of
     from tuitune.core.errors import UserError
     from tuitune.core.runs import find_run
 
@@ -25,8 +26,13 @@ def run(args: argparse.Namespace) -> int:
     if not run_.request_stop():
         raise UserError(f"run {run_.name} is not training (status: {run_.summary().status})")
     print(f"asked run {run_.name} to stop after its current step; it saves a checkpoint first")
+    members = group_members(run_)
+    if len(members) > 1:  # trained together: one trainer, one stop for all
+        print(f"it trains in group {group_of(run_)['name']}: every run of the group stops, each with a checkpoint ("
+              + ", ".join(m.name for m in members) + ")")
     if args.wait:
-        while run_.is_locked():
+        while any(m.is_locked() for m in members):
             time.sleep(0.3)
-        print(f"run {run_.name}: {run_.summary().status}")
+        for m in members:
+            print(f"run {m.name}: {m.summary().status}")
     return 0

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 
-HELP = "train a recipe (in the background with --detach; continue a run with --resume NAME)"
+HELP = ("train a recipe (in the background with --detach; continue a run with --resume NAME; "
+        "several LoRA recipes on one base with --together)")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     from tuitune.commands._args import add_runs_dir, add_trust_remote_code, non_negative_int, positive_int
 
-    parser.add_argument("recipe", nargs="?", metavar="RECIPE", help="a .toml recipe")
+    parser.add_argument("recipes", nargs="*", metavar="RECIPE",
+                        help="a .toml recipe (several with --together)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe key, e.g. --set train.epochs=2 (repeatable)")
     parser.add_argument("--run-dir", default=None, metavar="DIR",
@@ -35,23 +36,29 @@ def register(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--node-rank", type=non_negative_int, default=0, metavar="R", help="this machine's rank, 0..N-1")
     group.add_argument("--main-address", default=None, metavar="HOST", help="address of the machine with --node-rank 0")
     group.add_argument("--main-port", type=positive_int, default=None, metavar="PORT", help="a free port on that machine")
+    g = parser.add_argument_group("training together (one base model, one LoRA adapter per recipe)")
+    g.add_argument("--together", action="store_true",
+                   help="train the RECIPEs in one process that loads their base model once")
+    g.add_argument("--schedule", choices=("fused", "round-robin"), default="fused",
+                   help="fused: every job's batch in one forward (default); round-robin: one job per step")
+    g.add_argument("--group", default=None, metavar="NAME", help="the group's name (default: the runs' names)")
 
 
-def _load(args: argparse.Namespace):
+def _load(path: str, overrides: list[str]):
     from tuitune.core import recipe as r
     from tuitune.core.errors import UserError
 
-    recipe, problems = r.load_recipe(args.recipe)
+    recipe, problems = r.load_recipe(path)
     if not problems:
-        problems = r.apply_overrides(recipe, args.overrides)
-        where = "--set" if problems else args.recipe
+        problems = r.apply_overrides(recipe, overrides)
+        where = "--set" if problems else path
     else:
-        where = args.recipe
+        where = path
     if problems:
         for p in problems:
             print(p.format(where), file=sys.stderr)
         raise SystemExit(2)
-    if not args.overrides:
+    if not overrides:
         return recipe
     problems = r.validate(recipe)
     if problems:
@@ -66,13 +73,23 @@ def run(args: argparse.Namespace) -> int:
     from tuitune.core.runs import RunDirectory, find_run
 
     apply_trust_remote_code(args)
+    if args.together or (args.resume and not args.recipes):
+        from tuitune.commands._train_together import run_together
+
+        code = run_together(args, _load)
+        if code is not None:
+            return code
+    if len(args.recipes) > 1:
+        raise UserError(f"{len(args.recipes)} recipes given", "add --together to train them in one process on one "
+                        "base model, or train them one at a time")
+    recipe_path = args.recipes[0] if args.recipes else None
     if args.resume:
-        if args.recipe or args.overrides:
+        if recipe_path or args.overrides:
             raise UserError("--resume continues a run with its own frozen recipe", "drop RECIPE and --set")
         run_dir = find_run(args.resume, runs_dir(args)).path
         recipe, resume = RunDirectory(run_dir).load_recipe(), True
-    elif args.recipe:
-        recipe, resume = _load(args), False
+    elif recipe_path:
+        recipe, resume = _load(recipe_path, args.overrides), False
         run_dir = args.run_dir or recipe.run_dir
     elif args.run_dir:
         if args.overrides:
@@ -89,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     # The warnings also become the run's first events: followed here, they are printed from there.
     for line in plan_lines(plan, warnings=args.detach or plan.nodes.node_rank > 0):
         print(line, file=sys.stderr)
-    fresh = args.recipe and not resume
+    fresh = recipe_path is not None and not resume
     started = start_training(recipe if fresh else None, run_dir if not fresh else args.run_dir, resume=resume, plan=plan)
 
     run_ = started.run
@@ -147,38 +164,23 @@ def follow(started) -> int:
     a second Ctrl-C leaves it running in the background."""
     from rich.console import Console
 
+    from tuitune.commands._ctrl_c import first_ctrl_c_stops
     from tuitune.core.events import print_events
 
     console = Console(stderr=False)
     run_ = started.run
-    interrupts = 0
-
-    def on_signal(signum, frame):
-        nonlocal interrupts
-        interrupts += 1
-        if interrupts == 1:
-            run_.request_stop()
-            console.print("[yellow]stopping after the current step and saving a checkpoint "
-                          "(Ctrl-C again to leave it running in the background)[/]")
-        else:
-            raise KeyboardInterrupt
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     plan = started.plan
     try:
-        if plan is not None and plan.nodes.node_rank > 0:
-            # Machine 0 prints the run's events; this one's processes write to their own log.
-            console.print(f"machine {plan.nodes.node_rank} of {plan.nodes.nnodes} training; log {plan.log_path}")
+        with first_ctrl_c_stops(console, run_.request_stop, "stopping after the current step and saving a checkpoint"):
+            if plan is not None and plan.nodes.node_rank > 0:
+                # Machine 0 prints the run's events; this one's processes write to their own log.
+                console.print(f"machine {plan.nodes.node_rank} of {plan.nodes.nnodes} training; log {plan.log_path}")
+                return started.process.wait()
+            print_events(console, run_.follow(started.events_offset))
             code = started.process.wait()
-            return code
-        print_events(console, run_.follow(started.events_offset))
-        code = started.process.wait()
     except KeyboardInterrupt:
         console.print(f"left running in the background: tuitune runs watch {run_.name}")
         return 130
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
     summary = run_.summary()
     if summary.status not in ("done", "stopped", "failed"):
         console.print(f"[red]the trainer exited ({code}) with the run {summary.status}; see {run_.log_path}[/]")

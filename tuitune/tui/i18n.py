@@ -414,7 +414,9 @@ STRINGS: dict[str, tuple[str, str]] = {
 STRINGS.update(EVAL_STRINGS)
 
 from tuitune.tui.i18n_faults import STRINGS_FAULTS  # noqa: E402 - a feature's strings, kept beside
+from tuitune.tui.i18n_together import STRINGS_TOGETHER  # noqa: E402 - a feature's strings, kept beside
 
+STRINGS.update(STRINGS_TOGETHER)
 STRINGS.update(STRINGS_FAULTS)
 
 # Memory components in Chinese; in English the estimator's own COMPONENT_LABELS are shown.

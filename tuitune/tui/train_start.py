@@ -25,16 +25,17 @@ from tuitune.tui.remote_code import remote_code_args
 DEFAULT_RUNS_DIR = FIELDS["output.runs_dir"].default
 
 
-def free_run_dir(runs_dir: Path, name: str) -> Path:
-    """runs_dir/NAME, or NAME-2, NAME-3... when a run by that name exists (a new run never reuses one)."""
+def free_run_dir(runs_dir: Path, name: str, taken: set[Path] | None = None) -> Path:
+    """runs_dir/NAME, or NAME-2, NAME-3... when a run by that name exists (a new run never reuses one)
+    or is `taken` (by another run of a group being started)."""
     candidate, n = runs_dir / name, 1
-    while candidate.exists() and any(candidate.iterdir()):
+    while (candidate.exists() and any(candidate.iterdir())) or candidate in (taken or set()):
         n += 1
         candidate = runs_dir / f"{name}-{n}"
     return candidate
 
 
-def run_for(recipe: Recipe, app_runs_dir: Path) -> tuple[Recipe, Path]:
+def run_for(recipe: Recipe, app_runs_dir: Path, taken: set[Path] | None = None) -> tuple[Recipe, Path]:
     """The recipe to train (a copy named after its run folder) and that folder.
 
     A recipe that keeps the default runs folder trains into the app's (`--runs-dir`), so the app finds
@@ -42,7 +43,7 @@ def run_for(recipe: Recipe, app_runs_dir: Path) -> tuple[Recipe, Path]:
     """
     default = recipe.output.runs_dir == DEFAULT_RUNS_DIR
     runs_dir = (Path(app_runs_dir) if default else Path(recipe.output.runs_dir).expanduser()).resolve()
-    run_dir = free_run_dir(runs_dir, recipe.name)
+    run_dir = free_run_dir(runs_dir, recipe.name, taken)
     chosen = recipe.copy()
     chosen.name = run_dir.name
     chosen.output.runs_dir = str(runs_dir)
@@ -102,3 +103,23 @@ def resume_run(run: RunDirectory) -> RunDirectory:
     A recipe with trust_remote_code resumes only once the user allowed it (tui.remote_code)."""
     _spawn(["train", "--resume", str(run.path), "--detach", *remote_code_args(run.path)])
     return run
+
+
+def start_group_run(paths: list[Path], app_runs_dir: Path) -> list[RunDirectory]:
+    """Train the recipes at `paths` together (core's start_group, as `tuitune train A B --together`
+    does; it starts the trainer in a new session). Each keeps its runs folder or takes the app's, and a
+    run name already used becomes NAME-2. Returns the group's runs, in order."""
+    from tuitune.core.engine.together.launch import start_group
+    from tuitune.core.engine.together.plan import check_together
+    from tuitune.core.recipe import load_recipe
+
+    chosen, taken = [], set()
+    for path in paths:
+        recipe, problems = load_recipe(path)
+        if problems:
+            raise UserError(f"{path}: " + "; ".join(p.format() for p in problems[:3]), "fix it on the Recipe screen (F3)")
+        named, run_dir = run_for(recipe, app_runs_dir, taken)
+        named.source = recipe.source
+        taken.add(run_dir)
+        chosen.append(named)
+    return start_group(check_together(chosen), env=child_env()).runs

@@ -166,7 +166,9 @@ def adapter_folder(path: str) -> Path:
     )
 
 
-def _continue_from(recipe: Recipe, model: Any) -> Any:
+def continue_adapter(recipe: Recipe, model: Any, adapter_name: str = "default") -> Any:
+    """The PeftModel with `model.adapter`'s weights as the (trainable) adapter `adapter_name`; `model`
+    may already be a PeftModel (a group adds one adapter per recipe)."""
     import peft
 
     folder = adapter_folder(recipe.model.adapter)
@@ -177,7 +179,10 @@ def _continue_from(recipe: Recipe, model: Any) -> Any:
             f"model.adapter: {folder} is a {found} adapter but method.type = \"{recipe.method.type}\" needs {want}",
             "set method.type to the adapter's method, or leave model.adapter empty",
         )
-    return peft.PeftModel.from_pretrained(model, str(folder), is_trainable=True)
+    if isinstance(model, peft.PeftModel):
+        model.load_adapter(str(folder), adapter_name=adapter_name, is_trainable=True)
+        return model
+    return peft.PeftModel.from_pretrained(model, str(folder), adapter_name=adapter_name, is_trainable=True)
 
 
 def prepare_quantized_base(model: Any, gradient_checkpointing: bool, head_dtype: Any = None) -> Any:
@@ -235,7 +240,7 @@ def build_model(recipe: Recipe, device: str, device_map: Any = None) -> BuiltMod
             head_dtype = weight_dtype(recipe, device) if mixed_precision(recipe, device) != "no" else None
             model = prepare_quantized_base(model, recipe.train.gradient_checkpointing, head_dtype)
         if recipe.model.adapter:
-            model = _continue_from(recipe, model)
+            model = continue_adapter(recipe, model)
         else:
             import peft
 

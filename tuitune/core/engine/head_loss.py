@@ -258,7 +258,15 @@ class HeadLoss:
             return None
         labels = inputs["labels"]
         model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
-        hidden = self._hidden(model, model_inputs)
+        return self.loss_from_hidden(self._hidden(model, model_inputs), labels, num_items_in_batch)
+
+    def hidden(self, model: Any, model_inputs: dict[str, Any]) -> torch.Tensor:
+        """The output head's input for `model_inputs` (no labels): the model's forward, head skipped.
+        A fused group step (engine.together.fused) runs it once for every job's rows."""
+        return self._hidden(model, model_inputs)
+
+    def loss_from_hidden(self, hidden: torch.Tensor, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
+        """The loss of __call__ from the head's input (its rows: those of `labels`)."""
         hidden = hidden[:, -labels.shape[1]:]  # prompt tuning / p-tuning prepend virtual tokens
         targets = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE)  # position t predicts t+1
         keep = targets != IGNORE
@@ -307,7 +315,7 @@ class HeadLoss:
         sample = {k: (v[:1, :16] if torch.is_tensor(v) and v.dim() == 2 else v) for k, v in inputs.items() if k != "labels"}
         try:
             model.eval()
-            with torch.no_grad():
+            with torch.no_grad(), _quantized_weights_kept(model):
                 hidden = self._hidden(model, sample, keep_logits=True)
                 want = self._logits.float()
                 logits = torch.nn.functional.linear(hidden.to(self.head.weight.dtype), self.head.weight, self.head.bias)
@@ -323,3 +331,26 @@ class HeadLoss:
             self.note = (f"model type {kind}: its logits are not lm_head(hidden) with a known scaling or soft-capping, "
                          "so the loss uses the full logits (more memory)")
         return ok
+
+
+@contextlib.contextmanager
+def _quantized_weights_kept(model: Any):
+    """bitsandbytes' 4-bit layers on a CPU with AVX512-BF16 repack their weights for another kernel the
+    first time they run in eval mode without gradients (and unpack them when a state dict is saved);
+    the two kernels round differently. The check must not switch the run's kernel (nor a group's,
+    whose other jobs save while one trains), so a layer it repacked is unpacked again, as bnb's save does."""
+    unpacked = [m.weight for m in model.modules() if _packed_for_cpu(getattr(m, "weight", None)) is False]
+    try:
+        yield
+    finally:
+        for weight in unpacked:
+            if _packed_for_cpu(weight):
+                from bitsandbytes.functional import _convert_weight_packed_for_cpu_inverse
+
+                weight.data, weight.quant_state = _convert_weight_packed_for_cpu_inverse(weight.data, weight.quant_state)
+
+
+def _packed_for_cpu(weight: Any) -> bool | None:
+    """None: not a 4-bit weight; else whether it is in bitsandbytes' CPU-packed layout."""
+    state = getattr(weight, "quant_state", None)
+    return None if state is None else bool(getattr(state, "packing_format_for_cpu", False))

@@ -33,7 +33,7 @@ from tuitune.core.engine.prepare import (
 )
 from tuitune.core.errors import UserError
 from tuitune.core.recipe import Recipe
-from tuitune.core.runs import RunDirectory, check_remote_code
+from tuitune.core.runs import RunDirectory, RunLock, check_remote_code
 from tuitune.core.runs.disk import writing
 
 
@@ -133,11 +133,18 @@ def _spawn(run: RunDirectory, plan: LaunchPlan | None, resume: bool, nproc: int,
         child_env.update(plan.env)  # CUDA_VISIBLE_DEVICES & co. before anything in the child touches CUDA
     else:
         command, log_path = trainer_command(run.path, resume=resume, nproc=nproc), run.log_path
-    child_env.setdefault("PYTHONUNBUFFERED", "1")
     gpus = f", GPUs {','.join(map(str, plan.gpus))}" if plan is not None and plan.gpus else ""
+    header = f"tuitune train {'--resume ' if resume else ''}{run.path} (nproc {nproc}{gpus})"
+    return _popen(command, log_path, header, child_env, pass_fds)
+
+
+def _popen(command: list[str], log_path: Path, header: str, child_env: dict[str, str],
+           pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
+    """`command` in its own session (no SIGHUP when the terminal closes), output appended to log_path."""
+    child_env.setdefault("PYTHONUNBUFFERED", "1")
     with writing(log_path, "the trainer's log"):
         log = open(log_path, "ab")  # noqa: SIM115 - closed below, once the child has its copy
-        log.write(f"\n==== tuitune train {'--resume ' if resume else ''}{run.path} (nproc {nproc}{gpus})\n".encode())
+        log.write(f"\n==== {header}\n".encode())
         log.flush()
     with log, open(os.devnull, "rb") as devnull:
         return subprocess.Popen(
@@ -150,6 +157,31 @@ def _spawn(run: RunDirectory, plan: LaunchPlan | None, resume: bool, nproc: int,
             env=child_env,
             cwd=os.getcwd(),
         )
+
+
+def spawn_trainer(
+    command: list[str],
+    locks: list[RunLock],
+    log_path: Path,
+    header: str,
+    env_extra: dict[str, str],
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen:
+    """Start a trainer that holds several runs (a group's: engine.together.launch) and hand it their locks."""
+    try:
+        child_env = dict(os.environ if env is None else env)
+        child_env.update(env_extra)
+        process = _popen(command, log_path, header, child_env, tuple(lock.fd for lock in locks))
+        for lock in locks:
+            lock.set_holder(process.pid)
+            with contextlib.suppress(OSError):  # the trainer records its pid itself (and retries)
+                lock.run.update_status(pid=process.pid)
+    finally:
+        # Our copies of the descriptors close; the locks live on in the child's copies.
+        for lock in locks:
+            os.close(lock.fd)
+            lock.fd = -1
+    return process
 
 
 NODE_WAIT_S = 600.0  # how long another machine waits for node 0 to write the run's recipe

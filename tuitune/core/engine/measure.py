@@ -79,7 +79,7 @@ class RecipeMeasurement:
         }
 
 
-class _Warnings:
+class WarningCollector:
     """Stands in for the run's Reporter: prepare_data reports row problems through .warning()."""
 
     def __init__(self, out: list[str]) -> None:
@@ -219,7 +219,7 @@ def measure_recipe(recipe: Recipe, device: str | None = None) -> RecipeMeasureme
     meter.count_model(built.model)
     result.after_load_bytes = meter.current()
 
-    prepared = prepare_data(recipe, built.tokenizer, _Warnings(result.warnings))
+    prepared = prepare_data(recipe, built.tokenizer, WarningCollector(result.warnings))
     train_rows = [features(x) for x in prepared.train]
     eval_rows = [features(x) for x in (prepared.eval or [])]
     t = recipe.train

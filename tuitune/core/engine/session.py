@@ -100,6 +100,8 @@ def prepare_data(recipe, tokenizer, reporter: Reporter):
 
 
 class TrainingSession:
+    SAMPLES = True  # answers to the recipe's sample prompts while training (engine.samples)
+
     def __init__(self, run: RunDirectory, resume: bool = False, data: Any = None) -> None:
         self.run = run
         self.resume = resume
@@ -124,6 +126,10 @@ class TrainingSession:
                 self.reporter.close()
                 print(f"error: {e}", file=sys.stderr)
                 return 2
+        return self.train_owned()
+
+    def train_owned(self) -> int:
+        """Train a run this process owns already (run_to_end, or a group that took every run first)."""
         try:
             self.signals.install()
             return self._train()
@@ -137,8 +143,8 @@ class TrainingSession:
                     self.run.stop_path.unlink(missing_ok=True)
                 self.lock.release()
 
-    def _own_run(self) -> None:
-        inherited = os.environ.pop(LOCK_FD_ENV, None)
+    def _own_run(self, inherited: str | None = None) -> None:
+        inherited = inherited or os.environ.pop(LOCK_FD_ENV, None)
         if inherited and self.ranks.world_size > 1:
             pass  # accelerate's launcher process holds the lock it inherited from `tuitune train`
         elif inherited:
@@ -164,11 +170,10 @@ class TrainingSession:
             position_limit_warning,
             training_arguments,
         )
-        from tuitune.core.engine.build import build_model
         from tuitune.core.engine.callbacks import ControlCallback, EventsCallback
         from tuitune.core.engine.collate import batching, features
         from tuitune.core.engine.resources import visible_gpus
-        from tuitune.core.engine.trainer import StepCounters, TuituneTrainer
+        from tuitune.core.engine.trainer import StepCounters
         from tuitune.core.models.loading import pick_device
 
         recipe = self.run.load_recipe()
@@ -182,16 +187,10 @@ class TrainingSession:
         checkpoint = self._resume_point() if self.resume else None
 
         self.reporter.status("loading", f"loading {recipe.model.name_or_path}")
-        from transformers import set_seed
-
-        set_seed(recipe.train.seed)  # adapter initialisation is random too: the same seed repeats a run
-        device_map = {"": torch.cuda.current_device()} if device == "cuda" and recipe.method.type == "qlora" else None
-        from tuitune.core.engine.downloads import download_events
         from tuitune.core.models.hub_download import DownloadCancelled
 
-        try:  # a hub model not yet cached is downloaded here, reported as `download` events
-            with download_events(recipe, self.reporter, device, self._stopping):
-                built = build_model(recipe, device, device_map=device_map)
+        try:
+            built = self._build_model(recipe, device)
         except DownloadCancelled:
             return self._stopped("stopped while downloading the model (what arrived is kept for the resume)")
         for note in [*built.notes, position_limit_warning(recipe, built.model)]:
@@ -245,19 +244,19 @@ class TrainingSession:
             self.ranks.world_size,
         )
         samples = None
-        if self.ranks.main:  # the other ranks train on while rank 0 answers
+        if self.ranks.main and self.SAMPLES:  # the other ranks train on while rank 0 answers
             from tuitune.core.engine.samples import samples_callback
 
             fsdp = self.ranks.world_size > 1 and recipe.distributed.strategy == "fsdp"
             samples = samples_callback(recipe, built.tokenizer, prepared, self.reporter, fsdp, events.exclude_from_speed)
-        trainer = TuituneTrainer(
+        trainer = self._make_trainer(
             model=built.model,
             args=args,
             train_dataset=train_rows,
             eval_dataset=eval_rows or None,
             data_collator=collator,
             processing_class=built.tokenizer,
-            callbacks=[control, events] + ([samples] if samples else []),
+            callbacks=[*self._extra_callbacks(), control, events] + ([samples] if samples else []),
             counters=counters,
             warn=self.reporter.warning,
         )
@@ -329,6 +328,30 @@ class TrainingSession:
         history.add(self.run.events())
         mean = history.mean_train_loss()
         return mean if mean is not None else (reported if trained > 0 else None)
+
+    # ---- what a group job (engine.together) replaces: the model, the Trainer, extra callbacks
+
+    def _build_model(self, recipe: Any, device: str) -> Any:
+        """The recipe's model; a hub model not yet cached is downloaded here, reported as `download`
+        events (DownloadCancelled when a stop is asked meanwhile)."""
+        import torch
+        from transformers import set_seed
+
+        from tuitune.core.engine.build import build_model
+        from tuitune.core.engine.downloads import download_events
+
+        set_seed(recipe.train.seed)  # adapter initialisation is random too: the same seed repeats a run
+        device_map = {"": torch.cuda.current_device()} if device == "cuda" and recipe.method.type == "qlora" else None
+        with download_events(recipe, self.reporter, device, self._stopping):
+            return build_model(recipe, device, device_map=device_map)
+
+    def _make_trainer(self, **kwargs: Any) -> Any:
+        from tuitune.core.engine.trainer import TuituneTrainer
+
+        return TuituneTrainer(**kwargs)
+
+    def _extra_callbacks(self) -> list[Any]:
+        return []
 
     def _save(self, trainer: Any, target: Path) -> None:
         """Save into a temporary folder and rename it, so adapter/ or model/ is never half written."""

@@ -96,19 +96,29 @@ class TuituneTrainer(AtomicCheckpoints, Trainer):
             return SeededLengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths, seed)
         return super()._get_train_sampler(train_dataset)
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
+    def count_batch(self, inputs: dict[str, Any]) -> None:
+        """Before a training batch's loss: take its token count out of the inputs (the test OOM hook too)."""
         tokens = inputs.pop(NUM_TOKENS, None)
+        step = self.state.global_step + 1
+        if self.counters.fake_oom_step and step == self.counters.fake_oom_step:
+            raise torch.OutOfMemoryError(
+                "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 23.55 GiB "
+                "of which 1.12 GiB is free. Of the allocated memory 20.10 GiB is allocated by PyTorch, "
+                "and 1.90 GiB is reserved by PyTorch but unallocated."
+            )
+        if tokens is not None:
+            self.counters.tokens = self.counters.tokens + tokens
+
+    def note_loss(self, loss: torch.Tensor) -> None:
+        """After a training batch's loss: count a NaN/inf (the control callback stops the run on it)."""
+        self.counters.nonfinite = self.counters.nonfinite + (~torch.isfinite(loss.detach())).sum()
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
         training = model.training
         if training:
-            step = self.state.global_step + 1
-            if self.counters.fake_oom_step and step == self.counters.fake_oom_step:
-                raise torch.OutOfMemoryError(
-                    "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 23.55 GiB "
-                    "of which 1.12 GiB is free. Of the allocated memory 20.10 GiB is allocated by PyTorch, "
-                    "and 1.90 GiB is reserved by PyTorch but unallocated."
-                )
-            if tokens is not None:
-                self.counters.tokens = self.counters.tokens + tokens
+            self.count_batch(inputs)
+        else:
+            inputs.pop(NUM_TOKENS, None)
         result = None
         if "labels" in inputs and (training or self.args.prediction_loss_only):
             loss = self._head_loss_or_none(model, inputs, num_items_in_batch)
@@ -117,6 +127,5 @@ class TuituneTrainer(AtomicCheckpoints, Trainer):
         if result is None:
             result = super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
         if training:
-            loss = result[0] if return_outputs else result
-            self.counters.nonfinite = self.counters.nonfinite + (~torch.isfinite(loss.detach())).sum()
+            self.note_loss(result[0] if return_outputs else result)
         return result

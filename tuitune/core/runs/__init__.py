@@ -11,6 +11,7 @@
 - remote_code.py  `trust_remote_code` from a run folder runs only when allowed
 - disk.py       OSError while writing -> one-line UserError (full, read-only, not ours)
 - history.py    `RunHistory`: events folded into what a live view shows
+- follow_many.py `follow_runs`: several runs' events at once (a group trained together)
 """
 
 from tuitune.core.runs.directory import (

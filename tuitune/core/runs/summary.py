@@ -42,6 +42,7 @@ class RunSummary:
     pid: int | None
     live: bool
     error: str | None
+    group: str | None = None  # the group it trains in (`tuitune train --together`), None alone
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(asdict(self))
@@ -92,7 +93,13 @@ def summarize(run: RunDirectory) -> RunSummary:
         pid=whole(status.get("pid")),
         live=live,
         error=text(status.get("error")),
+        group=_group_name(status),
     )
+
+
+def _group_name(status: dict[str, Any]) -> str | None:
+    group = status.get("group")
+    return text(group.get("name")) or None if isinstance(group, dict) else None
 
 
 def unreadable(run: RunDirectory, e: OSError) -> RunSummary:

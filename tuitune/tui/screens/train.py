@@ -23,6 +23,7 @@ from tuitune.core.events import StepEvent, format_duration, format_size
 from tuitune.core.units import format_bytes
 from tuitune.tui.run_follower import Attached
 from tuitune.tui.screens.base import TuituneScreen
+from tuitune.tui.widgets.group_view import GroupView
 from tuitune.tui.widgets.hub_status import download_line
 from tuitune.tui.widgets.loss_chart import LossChart
 from tuitune.tui.widgets.run_devices import RunDevices
@@ -47,6 +48,8 @@ class TrainScreen(TuituneScreen):
         Binding("s", "stop", "train.stop"),
         Binding("r", "resume", "train.resume"),
         Binding("l", "toggle_log", "train.log_title"),
+        Binding("g", "start_together", "train.together"),
+        Binding("n", "next_in_group", "train.next_in_group"),
     ]
     DEFAULT_CSS = """
     TrainScreen {
@@ -69,6 +72,9 @@ class TrainScreen(TuituneScreen):
         &.-running #empty { display: none; }
         &.-narrow #side { width: 24; }
         &.-tall #log { height: 10; }
+        #group { display: none; }
+        &.-group #group { display: block; }
+        &.-group #chart, &.-group #side, &.-group #samples { display: none; }
     }
     """
 
@@ -100,6 +106,7 @@ class TrainScreen(TuituneScreen):
                     with Vertical(id="side"):
                         yield RunGauges(self.lang)
                         yield RunDevices(self.lang)
+                    yield GroupView(self.lang, id="group")
                 yield SampleAnswers(self.lang, id="samples")
                 yield Static("", id="problem")
                 yield Static("", id="log")
@@ -125,7 +132,7 @@ class TrainScreen(TuituneScreen):
     def is_settled(self) -> bool:
         """The run's history (if any) is replayed and drawn; for snapshots and screenshots."""
         attached = self.attached
-        return self._starting is None and (
+        return self._starting is None and self.query_one(GroupView).is_settled and (
             attached is None
             or (attached.replayed and self._drawn == self._chart_drawn == self.app.follower.version)
         )
@@ -145,6 +152,7 @@ class TrainScreen(TuituneScreen):
         self.set_class(attached is not None, "-running")
         self._draw_head(attached)
         self._enable_buttons(attached)
+        self.query_one(GroupView).follow(attached.run if attached is not None else None)
         if attached is None:
             self._draw_recipe()
             return
@@ -316,13 +324,19 @@ class TrainScreen(TuituneScreen):
     def _resume_pressed(self) -> None:
         self.action_resume()
 
-    def action_start(self) -> None:
-        """Train the current recipe (with any unsaved edits) in a new run."""
+    def _busy(self) -> bool:
+        """A run is starting, or the followed run still trains (said in a notification): nothing new starts."""
         attached = self.attached
         if self._starting:
-            return
+            return True
         if attached is not None and attached.live:
             self.notify(self.t("train.busy", name=attached.run.name), severity="warning")
+            return True
+        return False
+
+    def action_start(self) -> None:
+        """Train the current recipe (with any unsaved edits) in a new run."""
+        if self._busy():
             return
         from tuitune.tui.train_start import check_recipe
 
@@ -411,6 +425,49 @@ class TrainScreen(TuituneScreen):
         else:
             self.notify(self.t("train.not_live", name=name), severity="warning")
 
+    # ---- training together (several recipes, one base model: core engine.together)
+
+    def on_group_view_shown(self, message: GroupView.Shown) -> None:
+        self.set_class(message.active, "-group")
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "next_in_group":
+            return bool(self.query_one(GroupView).members)  # False: not in the footer, no action, when alone
+        return True
+
+    def action_next_in_group(self) -> None:
+        """n: follow the next run of the group on this screen."""
+        view, attached = self.query_one(GroupView), self.attached
+        if attached is None or not view.members:
+            self.notify(self.t("train.not_in_group", name=attached.run.name if attached else "-"), severity="warning")
+            return
+        paths = [m.run.path.resolve() for m in view.members]
+        here = attached.run.path.resolve()
+        nxt = paths[(paths.index(here) + 1) % len(paths)] if here in paths else paths[0]
+        self.app.open_run(str(nxt), switch=False)  # type: ignore[attr-defined]
+
+    @work(exclusive=True, exit_on_error=False, group="train-dialog")
+    async def action_start_together(self) -> None:
+        """g: pick recipes from recipes/ and train them together in one process on one base model."""
+        from tuitune.tui.dialogs.pick_recipes import PickRecipesDialog
+
+        if self._busy():
+            return
+        paths = await self.app.push_screen_wait(PickRecipesDialog(self.app.recipes_dir))  # type: ignore[attr-defined]
+        if not paths:
+            return
+        self._starting = "+".join(p.stem for p in paths)  # "Starting run a+b…": the group's default name
+        self._drawn = -1
+        self._launch_group(paths)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-start")
+    def _launch_group(self, paths) -> None:
+        from tuitune.tui.train_start import start_group_run
+
+        runs = start_group_run(paths, self.app.runs_dir)  # type: ignore[attr-defined]
+        self.app.call_from_thread(self._started, str(runs[0].path), False)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "train-start" and event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
             self._starting = None
@@ -424,6 +481,7 @@ class TrainScreen(TuituneScreen):
             PaletteCommand(self.t("train.start"), self.t("train.start_help"), self.action_start),
             PaletteCommand(self.t("train.stop"), self.t("train.stop_help"), self.action_stop),
             PaletteCommand(self.t("train.resume"), self.t("train.resume_help"), self.action_resume),
+            PaletteCommand(self.t("train.together"), self.t("train.together_help"), self.action_start_together),
         ]
 
 

@@ -123,7 +123,7 @@ class LossChart(PlotextPlot):
             pad = max(0.5, (hi - lo) / 40)
             plt.xlim(lo - 0.5 if lo == hi else lo, hi + pad)
             ticks = step_ticks(int(lo), int(hi))
-            plt.xticks(ticks, [_step_label(x) for x in ticks])
+            plt.xticks(ticks, [step_label(x) for x in ticks])
         self.refresh()
 
 
@@ -160,5 +160,5 @@ def _next_round(spacing: int) -> int:
     return {1: 2, 2: 5, 5: 10}[lead] * 10**zeros
 
 
-def _step_label(step: int) -> str:
+def step_label(step: int) -> str:
     return f"{step / 1000:g}k" if step >= 10_000 else str(step)

@@ -26,7 +26,7 @@ STATUS_STYLE = {
     "interrupted": "red",
     "unreadable": "red",
 }
-COLUMNS = ("name", "status", "method", "model", "steps", "best_eval", "duration")
+COLUMNS = ("name", "status", "method", "model", "steps", "best_eval", "duration", "group")
 RIGHT = {"steps", "best_eval", "duration"}
 
 
@@ -59,6 +59,7 @@ def run_cells(run: Any, marked: str | None = None) -> list[Any]:
         Text(steps, justify="right"),
         Text(best, justify="right"),
         Text(format_duration(run.duration_s), justify="right"),
+        run.group or "",  # trained together (`tuitune train --together`)
     ]
 
 
