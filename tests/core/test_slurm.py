@@ -61,7 +61,7 @@ def test_the_script_parses_and_says_what_slurm_needs(tmp_path):
                  "#SBATCH --partition=a100", "#SBATCH --time=12:00:00", "#SBATCH --job-name=tuitune-big-run",
                  f"#SBATCH --output={tmp_path}/tuitune-big-run-%j.out", f"cd {tmp_path}"):
         assert line in text.splitlines(), line
-    assert 'MAIN_ADDRESS=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)' in text
+    assert 'MAIN_ADDRESS=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | sed -n 1p)' in text
     srun = next(line for line in text.splitlines() if line.startswith("srun "))
     assert srun.startswith("srun --nodes=2 --ntasks-per-node=1 ")
     for part in ("-m tuitune train", str(tmp_path / "big.toml"), "--set train.epochs=1", '--node-rank "$SLURM_NODEID"',

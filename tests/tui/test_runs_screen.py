@@ -4,7 +4,12 @@ with confirmation, refusing a run a trainer holds, stop, a failed resume's messa
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import wait_for, wait_for_error_dialog
@@ -97,8 +102,20 @@ async def test_a_run_a_trainer_holds_is_not_deleted(make_app, runs_dir):
         lock.release()
 
 
+def _hold_lock(run_path):
+    """A stand-in trainer: another process holding the run's lock (stop signals the lock's holder, so
+    it must not be this test's own process)."""
+    code = ("import os, sys, time; from tuitune.core.runs import RunDirectory; "
+            "lock = RunDirectory(sys.argv[1]).acquire_lock(); lock.set_holder(os.getpid()); "
+            "print('locked', flush=True); time.sleep(300)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(run_path)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
 async def test_stop_asks_then_tells_the_trainer(make_app, runs_dir):
-    lock = RunDirectory(runs_dir / "beta").acquire_lock()
+    holder = _hold_lock(runs_dir / "beta")
     try:
         app = make_app(start_mode="runs", runs_dir=runs_dir)
         async with app.run_test(size=SIZE) as pilot:
@@ -106,15 +123,18 @@ async def test_stop_asks_then_tells_the_trainer(make_app, runs_dir):
             await cursor_to(pilot, "beta")
             await pilot.press("s")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
-            assert not (runs_dir / "beta" / "stop").exists()
+            assert not (runs_dir / "beta" / "stop").exists() and holder.poll() is None
             await pilot.press("y")
             await wait_for(pilot, lambda: (runs_dir / "beta" / "stop").exists(), what="the stop request")
+            assert holder.wait(timeout=30) == -signal.SIGTERM  # the trainer was told
             await cursor_to(pilot, "alpha")  # not training: nothing to ask
             await pilot.press("s")
             await pilot.pause(0.2)
             assert not isinstance(app.screen, ConfirmDialog) and not (runs_dir / "alpha" / "stop").exists()
     finally:
-        lock.release()
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait()
 
 
 async def test_resume_runs_the_cli_and_shows_why_it_refused(make_app, runs_dir):

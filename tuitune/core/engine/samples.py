@@ -62,8 +62,9 @@ def _held_out(recipe: Any, encoded: list[Any]) -> list[SamplePrompt]:
     d = recipe.data
     examples = []
     for enc in encoded:
-        row = row_at_line(recipe.data_path, enc.line, enc.file, d.split)
-        page = read_page(recipe.data_path, d.format, d.columns, offset=row, limit=1, split=d.split) if row is not None else None
+        row = row_at_line(recipe.data_path, enc.line, enc.file, d.split, dataset=d.dataset, text_split=d.text_split)
+        page = read_page(recipe.data_path, d.format, d.columns, offset=row, limit=1, split=d.split,
+                         dataset=d.dataset, text_split=d.text_split) if row is not None else None
         if page is not None and page.rows:
             examples.append(page.rows[0].example)
     return _prompts_of(examples)
@@ -73,7 +74,8 @@ def _first_rows(recipe: Any) -> list[SamplePrompt]:
     from tuitune.core.data import read_page
 
     d = recipe.data
-    page = read_page(recipe.data_path, d.format, d.columns, offset=0, limit=4 * AUTO_PROMPTS, split=d.split)
+    page = read_page(recipe.data_path, d.format, d.columns, offset=0, limit=4 * AUTO_PROMPTS, split=d.split,
+                     dataset=d.dataset, text_split=d.text_split)
     return _prompts_of([r.example for r in page.rows])[:AUTO_PROMPTS]
 
 
