@@ -52,7 +52,7 @@ async def test_the_list_shows_every_run_as_tuitune_runs_does(make_app, runs_dir)
         assert set(rows) == set(RUNS)
         for name in RUNS:
             status = json.loads((runs_dir / name / "status.json").read_text())
-            name_cell, state, method, _model, steps, best, duration = rows[name]
+            name_cell, state, method, _model, steps, best, duration, *_group = rows[name]
             assert (state, method, steps) == ("done", "lora", f"{STEPS}/{STEPS}")
             assert best == f"{status['best_eval_loss']:.4f}"
             assert duration != "-"
