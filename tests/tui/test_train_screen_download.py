@@ -102,7 +102,8 @@ async def test_the_screen_follows_a_real_download_then_training(make_app, tmp_pa
             assert str(app.screen.query_one("#stats").render()).endswith("free on cpu: fits")
             fake_hub.release()
             await wait_for(pilot, lambda: app.follower.attached.history.step >= 1, timeout=180, what="a step")
-            assert bar.total == 3
+            # the bar switches from bytes to steps at the screen's next redraw (at most 4 a second)
+            await wait_for(pilot, lambda: bar.total == 3, timeout=10, what="the bar counting steps")
             await wait_for(pilot, lambda: not app.follower.attached.live, timeout=120, what="the end")
             assert app.follower.attached.history.status == "done"
     finally:
