@@ -88,6 +88,20 @@ def test_checkpointing_and_accumulation(model_dir, tmp_path):
     assert steps[-1]["loss"] < 0.7 * steps[0]["loss"]
 
 
+def test_peak_memory_is_the_trainers_own_not_its_parents():
+    """A trainer started by a process holding much memory (the TUI after a chat) reports its own peak:
+    on Linux ru_maxrss carries the parent's peak across fork and exec."""
+    import subprocess
+    import sys
+
+    held = bytearray(600 * 2**20)
+    held[:: 4096] = b"\x01" * len(held[:: 4096])  # make the pages resident
+    code = "from tuitune.core.engine.resources import _peak_rss_bytes; print(_peak_rss_bytes())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert 1_000_000 < int(done.stdout) < 400 * 2**20, done.stdout
+    del held
+
+
 def test_step_events_carry_every_figure_and_count_real_tokens(model_dir, tmp_path):
     code, run, recipe = train(tmp_path, model_dir, data={"packing": True}, train={"max_steps": 0, "epochs": 1, "logging_steps": 1, "batch_size": 1})
     assert code == 0

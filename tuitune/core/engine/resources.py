@@ -23,6 +23,16 @@ def _rss_bytes() -> int | None:
 
 
 def _peak_rss_bytes() -> int:
+    """This process's own peak resident memory. On Linux, VmHWM of /proc/self/status: ru_maxrss
+    there keeps the peak of the process that started this one (the kernel carries it across fork
+    and exec), so a trainer started by a TUI holding a model would report the TUI's memory."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)  # Linux reports KiB
 

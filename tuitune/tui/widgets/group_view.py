@@ -134,7 +134,12 @@ class GroupView(ReportsWorkerErrors, Horizontal):
 
     @property
     def is_settled(self) -> bool:
-        return self.followed is None or (self.replayed and not self._pending_chart)
+        """Nothing left to draw: the replay is in, no chart redraw waits, and no member is shown as
+        training after its trainer let go of the run (the tail reads its last events next)."""
+        if self.followed is None:
+            return True
+        return (self.replayed and not self._pending_chart
+                and not any(m.live and not m.run.is_locked() for m in self.members))
 
     # ---- following
 
