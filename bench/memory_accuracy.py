@@ -30,8 +30,8 @@ def show(rows, title):
 
 
 def estimator_speed():
-    from tuitune.core.memory.fit_plan import plan
     from tuitune.core.memory import estimate
+    from tuitune.core.memory.fit_plan import plan
     from tuitune.core.models.spec import model_spec
     from tuitune.core.recipe import new_recipe
 

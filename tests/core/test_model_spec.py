@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tuitune.core.models.catalog import CATALOG, catalog_key
 from tuitune.core.errors import UserError
+from tuitune.core.models.catalog import CATALOG, catalog_key
 from tuitune.core.models.spec import model_spec, spec_from_config, spec_from_gguf
 
 # Published parameter totals. Source for each: the model's hub page, "Model size" read from its

@@ -6,7 +6,13 @@ import pytest
 
 from tuitune.core import hardware as hw
 from tuitune.core.errors import UserError
-from tuitune.core.memory.targets import COMMON_CARDS_GIB, card_target, default_target, gpu_targets, plan_targets
+from tuitune.core.memory.targets import (
+    COMMON_CARDS_GIB,
+    card_target,
+    default_target,
+    gpu_targets,
+    plan_targets,
+)
 
 GiB = 2**30
 

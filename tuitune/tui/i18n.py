@@ -10,8 +10,8 @@ from typing import Any
 
 from tuitune.tui.i18n_dataset import DATASET_STRINGS
 from tuitune.tui.i18n_eval import EVAL_STRINGS
-from tuitune.tui.i18n_hub import HUB_STRINGS
 from tuitune.tui.i18n_gpus import GPU_STRINGS
+from tuitune.tui.i18n_hub import HUB_STRINGS
 
 LANGS = ("en", "zh")
 
