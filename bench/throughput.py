@@ -221,6 +221,9 @@ def run_tuitune(model_path: str, data_path: Path, args, packing: bool, precision
         "train": {"max_steps": args.steps, "batch_size": args.batch_size, "learning_rate": args.lr,
                   "lr_scheduler": "constant", "warmup_ratio": 0.0, "logging_steps": 1, "save_steps": 0,
                   "seed": args.seed, "mixed_precision": precision},
+        # The peers generate nothing during training: no sample answers here either (a run logs
+        # what they cost: "sample answers at step N: ... s, P% of the time since the last samples").
+        "eval": {"sample_every": 0},
         "output": {"runs_dir": str(data_path.parent / "runs")},
     }))
     recipe, problems = load_recipe(recipe_file)

@@ -149,9 +149,17 @@ class TuituneApp(App[int]):
     def on_ready(self) -> None:
         """Textual's Ready: the first frame has been painted."""
         self.first_frame_shown = True
+        self._run_after_first_frame()
+
+    def _run_after_first_frame(self, waited: int = 0) -> None:
+        # Textual's Footer fills in its keys a frame after Ready: wait for them (at most 0.5 s), so
+        # the first complete screen is not held up by the slow parts.
+        if self._after_first_frame and waited < 50 and not self.screen.query("FooterKey"):
+            self.set_timer(0.01, lambda: self._run_after_first_frame(waited + 1))
+            return
         callbacks, self._after_first_frame = self._after_first_frame, []
         for callback in callbacks:
-            self.call_later(callback)
+            self.call_after_refresh(callback)
 
     # ------------------------------------------------------------------ the followed run
 
