@@ -6,7 +6,8 @@
 Models are the catalog's architectures (Qwen2.5-0.5B, Llama-3.2-1B, Llama-3-8B) with random weights
 (built on the GPU from the catalog's config and saved once, so loading, quantization and training
 take the same memory and time as with the real weights). For each model, method (full, freeze,
-LoRA, DoRA, QLoRA 4-bit and 8-bit, prefix, prompt, (IA)3), with and without gradient checkpointing
+LoRA, DoRA, QLoRA 4-bit and 8-bit, prefix, prompt, (IA)3), with and without gradient checkpointing (LoRA and
+QLoRA 4-bit also with the checkpoints offloaded to host memory, train.offload_activations)
 and at a few batch x sequence shapes, the engine's own code trains STEPS optimizer steps:
 engine.build.build_model (base, quantization, adapters), engine.collate.batching, engine.arguments
 and TuituneTrainer (its loss, its optimizer). Each row records torch.cuda.max_memory_allocated and
@@ -65,7 +66,8 @@ METHODS: dict[str, dict[str, Any]] = {
     "prompt": {"method.type": "prompt"},
     "ia3": {"method.type": "ia3"},
 }
-BASELINES = ("full", "lora", "qlora-4bit")  # timed against a plain Trainer (+ PEFT) at the first shape
+BASELINES = ("full", "lora", "qlora-4bit")
+OFFLOAD_METHODS = ("lora", "qlora-4bit")  # also measured with train.offload_activations  # timed against a plain Trainer (+ PEFT) at the first shape
 # A tiny model of the same architecture for the CPU rehearsal (same model type, tying, GQA).
 TINY = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
         "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 512, "max_position_embeddings": 4096}
@@ -80,10 +82,12 @@ class Case:
     batch: int
     seq: int
     baseline: bool = False  # also time the plain Trainer baseline at this shape
+    offload: bool = False  # train.offload_activations (with checkpointing)
 
     @property
     def name(self) -> str:
-        return f"{self.size} {self.method} {'ckpt' if self.checkpointing else 'no-ckpt'} {self.batch}x{self.seq}"
+        ckpt = ("ckpt+offload" if self.offload else "ckpt") if self.checkpointing else "no-ckpt"
+        return f"{self.size} {self.method} {ckpt} {self.batch}x{self.seq}"
 
 
 @dataclass
@@ -118,6 +122,8 @@ def plan_cases(models: tuple = MODELS) -> list[Case]:
                 for i, (batch, seq) in enumerate(shapes):
                     first = i == 0 and not ckpt
                     out.append(Case(size, model, method, ckpt, batch, seq, baseline=first and method in BASELINES))
+            if method in OFFLOAD_METHODS:  # the checkpoints in pinned host memory, at the first shape
+                out.append(Case(size, model, method, True, *shapes[0], offload=True))
     return out
 
 
@@ -134,6 +140,7 @@ def recipe_for(case: Case, folder: str | Path) -> Recipe:
     recipe.data.packing = True  # rows of exactly `seq` tokens; virtual-token methods train unpacked
     recipe.data.val_size = 0.0
     recipe.train.gradient_checkpointing = case.checkpointing
+    recipe.train.offload_activations = case.offload
     recipe.train.max_steps = STEPS
     recipe.train.save_steps = 0
     recipe.train.logging_steps = 1
@@ -274,7 +281,8 @@ def engine_steps(built: Any, recipe: Recipe, case: Case, device: str) -> tuple[f
         args.logging_strategy = "no"
         args.logging_first_step = False
         trainer = TuituneTrainer(model=built.model, args=args, train_dataset=rows, data_collator=collator,
-                                 processing_class=built.tokenizer, callbacks=[clock], counters=StepCounters())
+                                 processing_class=built.tokenizer, callbacks=[clock], counters=StepCounters(),
+                                 offload_activations=recipe.train.offload_activations)
         trainer.remove_callback(PrinterCallback)
         _reset(device)
         try:

@@ -259,6 +259,8 @@ class TrainingSession:
             callbacks=[*self._extra_callbacks(), control, events] + ([samples] if samples else []),
             counters=counters,
             warn=self.reporter.warning,
+            log=self.reporter.log,
+            offload_activations=recipe.train.offload_activations,
         )
         self._trainer = trainer
         self.phase = "training"

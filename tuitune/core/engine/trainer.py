@@ -17,6 +17,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from tuitune.core.engine.checkpointing import AtomicCheckpoints
 from tuitune.core.engine.collate import NUM_TOKENS
 from tuitune.core.engine.head_loss import HeadLoss
+from tuitune.core.engine.offload import ActivationOffload
 
 # Test-only hook: raise a CUDA out-of-memory error inside this training step, to exercise the OOM
 # path on machines without a GPU. Never set in normal use.
@@ -60,11 +61,15 @@ class SeededLengthGroupedSampler(LengthGroupedSampler):
 
 
 class TuituneTrainer(AtomicCheckpoints, Trainer):
-    def __init__(self, *args: Any, counters: StepCounters, warn: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, counters: StepCounters, warn: Any = None, log: Any = None,
+                 offload_activations: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.counters = counters
         self.warn = warn  # warn(message): a warning event (the session's reporter)
+        self.log_line = log  # log(message): a log event
         self._head_loss: HeadLoss | None | bool = False  # False: not looked at yet
+        self.offload: ActivationOffload | None = ActivationOffload(self.model) if offload_activations else None
+        self._offload_told = False
 
     def head_loss(self, model: Any) -> HeadLoss | None:
         """The chunked head + loss for this model (tuitune.core.engine.head_loss), None where the
@@ -114,6 +119,25 @@ class TuituneTrainer(AtomicCheckpoints, Trainer):
         self.counters.nonfinite = self.counters.nonfinite + (~torch.isfinite(loss.detach())).sum()
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
+        if self.offload is not None and model.training:
+            with self.offload:
+                result = self._compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            self._tell_offload()
+            return result
+        return self._compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    def _tell_offload(self) -> None:
+        """Once, after the first offloaded forward: how much it moves per micro-batch."""
+        if self._offload_told or self.offload is None:
+            return
+        self._offload_told = True
+        moved = self.offload.offloaded_bytes / 2**20
+        where = "pinned host memory" if self.args.device.type == "cuda" else \
+            "host memory (on a CPU they are there already: nothing moves)"
+        if self.log_line is not None:
+            self.log_line(f"activation offload: {moved:,.1f} MiB of saved activations per micro-batch go to {where}")
+
+    def _compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001, ANN202
         training = model.training
         if training:
             self.count_batch(inputs)

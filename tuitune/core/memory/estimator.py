@@ -60,6 +60,9 @@ ALLOCATOR_MARGIN = 0.10
 # "tight": the estimate is within this fraction below the available memory.
 TIGHT_FRACTION = 0.10
 
+# train.offload_activations: checkpointed layer inputs on the GPU at once (one in use, one in transit).
+OFFLOAD_IN_FLIGHT = 2
+
 VERDICT_FITS = "fits"
 VERDICT_TIGHT = "tight"
 VERDICT_NO = "does not fit"
@@ -298,7 +301,9 @@ def activation_memory(spec: ModelSpec, s: Setup) -> ActivationMemory:
         # transformers checkpoints each decoder layer (Chen et al. 2016, arXiv:1604.06174): only
         # the layer's input is kept; the layer is recomputed during backward.
         # The input is the residual stream, in model.dtype (fp32 weights keep an fp32 stream under autocast).
-        saved_layers = L * s.weight_bytes * h
+        # Offloaded (CUDA), the inputs wait in host memory: on the GPU, the one being copied back
+        # while the layer above recomputes, and the one in use.
+        saved_layers = (min(L, OFFLOAD_IN_FLIGHT) if offloads(s) else L) * s.weight_bytes * h
     else:
         saved_layers = per_token_layers
     # The head and its loss: the engine's chunked head projects only labelled positions (memory.head).
@@ -372,9 +377,28 @@ def inference_memory(spec: ModelSpec, s: Setup, adapter: float, context: int) ->
     }
 
 
+def offloads(s: Setup) -> bool:
+    """Whether the checkpointed layers' inputs leave the device (engine.offload: CUDA only)."""
+    return s.offload_activations and s.gradient_checkpointing and s.device == "cuda"
+
+
+def offloaded_host_bytes(spec: ModelSpec, s: Setup) -> float:
+    """Pinned host memory the offloaded layer inputs take during one micro-batch."""
+    if not offloads(s):
+        return 0.0
+    return spec.num_layers * s.batch_size * s.input_len * s.weight_bytes * spec.hidden_size
+
+
 def setup_notes(spec: ModelSpec, s: Setup) -> list[str]:
     """What the user should know about this setup, beyond the figures."""
     notes = []
+    if offloads(s):
+        notes.append(
+            f"activation offload: {offloaded_host_bytes(spec, s) / GiB:.2f} GiB of checkpointed layer inputs "
+            "per micro-batch wait in pinned host RAM (copied over PCIe twice a step)"
+        )
+    elif s.offload_activations and s.device == "cpu":
+        notes.append("offload_activations changes nothing on a CPU: activations already live in RAM")
     if s.optimizer.startswith("paged"):
         notes.append("paged optimizer: its states can spill to CPU RAM under memory pressure (slower)")
     if s.device == "cpu" and s.optimizer in ("adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"):

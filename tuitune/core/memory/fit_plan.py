@@ -188,6 +188,18 @@ def suggest(spec: ModelSpec, s: Setup, available: int, est: MemoryEstimate) -> l
                 {"gradient_checkpointing": True},
             )
         )
+    if s.device == "cuda" and not s.offload_activations:
+        # Offloading only pays where checkpointing alone is not enough (it costs PCIe copies).
+        ckpt = replace(s, gradient_checkpointing=True)
+        if verdict_for(_total(spec, ckpt), available) != VERDICT_FITS:
+            savers.append(
+                (
+                    "gradient checkpointing with the checkpoints offloaded to CPU RAM (a few % slower than "
+                    "checkpointing alone; the GPU keeps about one layer's activations)",
+                    {"train.gradient_checkpointing": True, "train.offload_activations": True},
+                    {"gradient_checkpointing": True, "offload_activations": True},
+                )
+            )
     if s.device == "cuda" and s.optimizer in ("adamw_torch", "paged_adamw_32bit"):
         savers.append(
             ("use the 8-bit AdamW optimizer (bitsandbytes)", {"train.optimizer": "adamw_8bit"}, {"optimizer": "adamw_8bit"})

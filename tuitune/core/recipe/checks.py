@@ -196,6 +196,11 @@ def cross_field_problems(recipe: Recipe, present: set[str] | None) -> list[Probl
         out.append(
             Problem("model.adapter", f"continuing from an adapter needs a PEFT method, not \"{method}\"", "one of " + ", ".join(PEFT_METHODS))
         )
+    if recipe.train.offload_activations and not recipe.train.gradient_checkpointing:
+        out.append(
+            Problem("train.offload_activations", "offloads the inputs of checkpointed layers, but checkpointing is off",
+                    "set train.gradient_checkpointing = true, or offload_activations = false")
+        )
     if recipe.train.mixed_precision == "fp16" and recipe.model.dtype == "bfloat16":
         out.append(
             Problem("train.mixed_precision", 'fp16 mixed precision with bfloat16 weights', 'use "bf16", or model.dtype = "float16"')

@@ -96,6 +96,17 @@ class TrainSection:
         "for ~20-30% more time. Turn it on when long sequences or big batches do not fit.",
         "反向时重算激活而不是保存：激活显存减少约 5–10 倍，时间多约 20–30%。长序列或大批次放不下时开启。",
     )
+    offload_activations: bool = fld(
+        False,
+        "bool",
+        ("Offload activations", "激活卸载到内存"),
+        "With gradient checkpointing: move each checkpointed layer's input to pinned CPU memory during the "
+        "forward pass and back for the backward, so the GPU holds about one layer's activations instead of "
+        "every layer's. Costs PCIe copies (a few % to ~15% slower) and host RAM. CUDA only; on a CPU the "
+        "activations already live in RAM. Needs gradient_checkpointing = true.",
+        "配合梯度检查点：前向时把每个检查点层的输入移到锁页内存，反向时再取回，显卡上只留约一层的激活。"
+        "代价是 PCIe 拷贝（慢几个百分点到约 15%）和主机内存。仅 CUDA；CPU 上激活本来就在内存里。需要 gradient_checkpointing = true。",
+    )
     optimizer: str = fld(
         "adamw_torch",
         "choice",

@@ -81,6 +81,12 @@ def check_together(
                 "training together shares one base model between LoRA adapters: use method lora or qlora "
                 "(DoRA and rsLoRA are lora options), or train this recipe alone",
             )
+        if r.train.offload_activations:
+            raise UserError(
+                f"{recipe_label(r)}: train.offload_activations is not available for recipes trained together "
+                "(the fused step runs its own forward)",
+                "set train.offload_activations = false in it, or train it alone",
+            )
     first = recipes[0]
     keys = list(SHARED_KEYS) + (list(QUANTIZATION_KEYS) if first.method.type == "qlora" else [])
     for r in recipes[1:]:
