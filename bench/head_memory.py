@@ -45,13 +45,15 @@ def main() -> None:
     print(f"head and loss at 8192 trained tokens: {max(hb.forming, hb.backward) / 2**30:.2f} GiB with full logits, "
           f"{max(ha.forming, ha.backward) / 2**30:.2f} GiB chunked")
     print(f"{'checkpointing':>13s} {'batch':>5s} {'longest before':>15s} {'after':>7s} {'ratio':>6s}")
-    for gc in (True, False):
+    # "on+offload": train.offload_activations, the checkpoints in pinned host memory.
+    for gc, offload in ((True, True), (True, False), (False, False)):
         for batch in (1, 2):
-            s = replace(resolve_setup(recipe, batch_size=batch), gradient_checkpointing=gc)
+            s = replace(resolve_setup(recipe, batch_size=batch), gradient_checkpointing=gc, offload_activations=offload)
             plain = replace(s, chunked_head=False)
             before = max_seq_len(spec, plain, available, 1 << 20)
             after = max_seq_len(spec, s, available, 1 << 20)
-            print(f"{'on' if gc else 'off':>13s} {batch:5d} {before:15d} {after:7d} {after / max(1, before):5.2f}x")
+            label = "on+offload" if offload else "on" if gc else "off"
+            print(f"{label:>13s} {batch:5d} {before:15d} {after:7d} {after / max(1, before):5.2f}x")
 
 
 if __name__ == "__main__":

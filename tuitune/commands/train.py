@@ -135,7 +135,7 @@ def plan_lines(plan, warnings: bool = True) -> list[str]:  # noqa: ANN001 - Laun
 
     where = f"GPU {', '.join(map(str, plan.gpus))}" if plan.gpus else "the CPU"
     node = f" (machine {plan.nodes.node_rank} of {plan.nodes.nnodes})" if plan.nodes.multi else ""
-    lines = [f"training on {where} with {plan.nproc} process(es){node}; estimate {format_size(plan.estimate_bytes)} per process"]
+    lines = [f"training on {where} with {plan.nproc} process{'' if plan.nproc == 1 else 'es'}{node}; estimate {format_size(plan.estimate_bytes)} per process"]
     if plan.reason:
         lines.append(plan.reason)
     if warnings:

@@ -194,8 +194,7 @@ def suggest(spec: ModelSpec, s: Setup, available: int, est: MemoryEstimate) -> l
         if verdict_for(_total(spec, ckpt), available) != VERDICT_FITS:
             savers.append(
                 (
-                    "gradient checkpointing with the checkpoints offloaded to CPU RAM (a few % slower than "
-                    "checkpointing alone; the GPU keeps about one layer's activations)",
+                    "gradient checkpointing with its checkpoints offloaded to CPU RAM (slower by the PCIe copies)",
                     {"train.gradient_checkpointing": True, "train.offload_activations": True},
                     {"gradient_checkpointing": True, "offload_activations": True},
                 )

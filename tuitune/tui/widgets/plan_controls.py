@@ -44,7 +44,8 @@ def target_label(target: PlanTarget, lang: str) -> str:
     if target.kind == "all":
         return t("hw.target_all", lang, n=target.n_gpus)
     if target.kind == "chosen":
-        return t("hw.target_chosen", lang, list=", ".join(map(str, target.indices)), n=target.n_gpus)
+        return t("hw.target_chosen", lang, list=", ".join(map(str, target.indices)), n=target.n_gpus,
+                 processes="process" if target.n_gpus == 1 else "processes")
     return t("hw.target_card", lang, size=card_size(target.available_bytes))
 
 

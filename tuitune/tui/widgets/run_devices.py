@@ -42,7 +42,8 @@ class RunDevices(Widget):
         if gpus:
             head = t("train.gpus", lang, list=", ".join(map(str, gpus)))
         else:
-            head = t("train.on_cpu", lang, n=start.world_size or 1)
+            n = start.world_size or 1
+            head = t("train.on_cpu", lang, n=n, processes="process" if n == 1 else "processes")
         lines = [Content.styled(head, "bold")]
         width = max(10, self.size.width or 30)
         for d in devices[:MAX_ROWS]:
