@@ -3,7 +3,8 @@
 # A new user's first run: open `tuitune` with no recipe (the bundled quickstart is current, and the Train
 # screen says so), F4, t: train it (the demo model on CPU), quit mid-run, check the trainer lives on,
 # reopen `tuitune` and see the run continue (the step grows), let it finish, then F6, Enter: the tuned
-# model answers "Who are you?" as Tally. Prints what each stage showed and the time from t to the answer.
+# model answers "Who are you?" as Tally, beside the base model's answer. Prints what each stage showed
+# and the time from t to the answer.
 # Needs tmux.
 #
 #   scripts/e2e_tmux.sh [WORKDIR]        (default: a new temporary folder; runs go to WORKDIR/runs)
@@ -102,8 +103,9 @@ sleep 1
 keys -l "Who are you?"
 keys Enter
 wait_for 300 'Tally' "an answer naming Tally"
+wait_for 300 '^ *base' "the base model's answer beside it"
 sleep 3
-show "chat answer"
+show "chat answer, base and tuned side by side"
 echo "from t to the tuned answer: $((SECONDS - started)) s (quitting and reopening included)"
 keys C-q
 sleep 1

@@ -33,6 +33,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
+@pytest.fixture(scope="session")
+def model_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny Llama after a few steps of pre-training (engine_support.pretrain_tiny): answers that a
+    fine-tune visibly changes. Once per session and worker."""
+    from engine_support import pretrained_tiny_dir
+
+    return pretrained_tiny_dir(tiny_model_dir, tmp_path_factory)
+
+
 @pytest.fixture
 def tiny_model_copy(tiny_model_dir, tmp_path) -> Path:
     """A private copy for tests that write next to the model."""

@@ -15,7 +15,6 @@ import pytest
 from engine_support import (
     FACTS,
     events,
-    pretrained_tiny_dir,
     status,
     tuitune,
     wait_for,
@@ -29,11 +28,6 @@ from tuitune.core.engine.session import train_run
 from tuitune.core.recipe import load_recipe
 from tuitune.core.runs import RunDirectory
 from tuitune.core.runs.checkpoints import checkpoint_problem
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_model_dir, tmp_path_factory):
-    return pretrained_tiny_dir(tiny_model_dir, tmp_path_factory)
 
 
 def _recipe(root: Path, model_dir: Path, name: str, **train) -> Path:

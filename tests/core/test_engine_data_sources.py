@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 
-import pytest
-from engine_support import events, pretrained_tiny_dir, status, tuitune, write_recipe
+from engine_support import events, status, tuitune, write_recipe
 from llamafactory_folder import write_llamafactory_folder
 
 from tuitune.core.data import prepare_training_data
@@ -17,11 +16,6 @@ from tuitune.core.engine.prepare import prepare_run
 from tuitune.core.engine.session import train_run
 from tuitune.core.models import load_tokenizer
 from tuitune.core.recipe import load_recipe
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_model_dir, tmp_path_factory):
-    return pretrained_tiny_dir(tiny_model_dir, tmp_path_factory)
 
 
 def run_recipe(path):

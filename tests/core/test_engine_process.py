@@ -15,7 +15,6 @@ from engine_support import (
     FACTS,
     REPO,
     events,
-    pretrained_tiny_dir,
     status,
     tuitune,
     wait_for,
@@ -28,11 +27,6 @@ from tuitune.core.engine.prepare import prepare_run
 from tuitune.core.engine.session import train_run
 from tuitune.core.recipe import load_recipe
 from tuitune.core.runs import RunDirectory, list_runs
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_model_dir, tmp_path_factory):
-    return pretrained_tiny_dir(tiny_model_dir, tmp_path_factory)
 
 
 def recipe(tmp_path: Path, model_dir: Path, name: str = "p", **sections) -> Path:

@@ -5,7 +5,7 @@ log, and training itself unchanged by them. Real (short) runs of the tiny model 
 from __future__ import annotations
 
 import pytest
-from engine_support import FACTS, events, pretrained_tiny_dir, write_jsonl, write_recipe
+from engine_support import FACTS, events, write_jsonl, write_recipe
 
 from tuitune.core.data import split_indices
 from tuitune.core.engine.prepare import prepare_run
@@ -14,11 +14,6 @@ from tuitune.core.engine.session import train_run
 from tuitune.core.events import event_markup
 from tuitune.core.recipe import load_recipe
 from tuitune.core.runs.history import RunHistory
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_model_dir, tmp_path_factory):
-    return pretrained_tiny_dir(tiny_model_dir, tmp_path_factory)
 
 
 def train(tmp_path, model_dir, name="s", data_name=None, repeat=3, **sections):

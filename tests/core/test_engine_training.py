@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from engine_support import FACTS, events, pretrained_tiny_dir, status, write_jsonl, write_recipe
+from engine_support import FACTS, events, status, write_jsonl, write_recipe
 
 from tuitune.core.data import prepare_training_data
 from tuitune.core.engine.prepare import prepare_run
@@ -16,11 +16,6 @@ from tuitune.core.models import load_tokenizer
 from tuitune.core.recipe import SCHEDULERS, load_recipe
 
 STEP_FIELDS = {"step", "max_steps", "epoch", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "elapsed_s", "eta_s", "memory"}
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_model_dir, tmp_path_factory):
-    return pretrained_tiny_dir(tiny_model_dir, tmp_path_factory)
 
 
 def train(tmp_path, model_dir, name="t", method="lora", repeat=2, **sections):

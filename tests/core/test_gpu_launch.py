@@ -9,11 +9,9 @@ import re
 from pathlib import Path
 
 import psutil
-import pytest
 from engine_support import (
     FACTS,
     events,
-    pretrained_tiny_dir,
     status,
     tuitune,
     wait_for,
@@ -27,11 +25,6 @@ from tuitune.core.recipe import load_recipe
 from tuitune.core.runs import RunDirectory
 
 FOUR_ONE_BUSY = {"TUITUNE_FAKE_GPU": "4xA100,busy=0:38GB"}  # GPU 0: python3, pid 40000, 38 GiB
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_model_dir, tmp_path_factory):
-    return pretrained_tiny_dir(tiny_model_dir, tmp_path_factory)
 
 
 def recipe(tmp_path: Path, model_dir: Path | str, name: str = "g", **sections) -> Path:

@@ -14,7 +14,6 @@ from engine_support import (
     FACTS,
     REPO,
     events,
-    pretrained_tiny_dir,
     status,
     tuitune,
     write_jsonl,
@@ -26,11 +25,6 @@ from tuitune.core.engine.launch_plan import free_port
 pytestmark = pytest.mark.slow
 CPU_ONLY = {"TUITUNE_FAKE_GPU": "none"}  # whatever this machine has: two CPU processes per job
 TRAIN = {"max_steps": 6, "logging_steps": 1, "save_steps": 3, "learning_rate": 3e-3}
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_model_dir, tmp_path_factory):
-    return pretrained_tiny_dir(tiny_model_dir, tmp_path_factory)
 
 
 def recipe(tmp_path: Path, model_dir: Path, name: str, strategy: str = "ddp") -> Path:

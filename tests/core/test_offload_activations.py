@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from engine_support import FACTS, events, pretrained_tiny_dir, write_jsonl, write_recipe
+from engine_support import FACTS, events, write_jsonl, write_recipe
 
 from tuitune.core import memory
 from tuitune.core.engine.offload import ActivationOffload
@@ -18,11 +18,6 @@ from tuitune.core.models.spec import model_spec
 from tuitune.core.recipe import load_recipe, new_recipe, validate
 
 GiB = 2**30
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_model_dir, tmp_path_factory):
-    return pretrained_tiny_dir(tiny_model_dir, tmp_path_factory)
 
 
 def _lora_model(model_dir, checkpointing: bool):

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 import torch
-from engine_support import FACTS, events, pretrained_tiny_dir, status, write_jsonl, write_recipe
+from engine_support import FACTS, events, status, write_jsonl, write_recipe
 
 from tuitune.core.engine.prepare import prepare_run
 from tuitune.core.engine.session import train_run
@@ -30,11 +30,6 @@ MORE = [
     ("What do owls eat?", "Owls eat mice and insects."),
     ("Say hi in Spanish.", "Hola."),
 ]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_model_dir, tmp_path_factory):
-    return pretrained_tiny_dir(tiny_model_dir, tmp_path_factory)
 
 
 def two_recipes(root, model_dir, runs, dropout=0.0, max_steps=None, **train):

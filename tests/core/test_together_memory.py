@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from engine_support import FACTS, pretrained_tiny_dir, tuitune, write_jsonl, write_recipe
+from engine_support import FACTS, tuitune, write_jsonl, write_recipe
 
 from tuitune.core.memory import estimate
 from tuitune.core.memory.together import estimate_together
@@ -14,11 +14,6 @@ from tuitune.core.models.spec import model_spec
 from tuitune.core.recipe import load_recipe, new_recipe
 
 REPO_RECIPE = "recipes/llama3-8b-qlora-24gb.toml"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_model_dir, tmp_path_factory):
-    return pretrained_tiny_dir(tiny_model_dir, tmp_path_factory)
 
 
 def llama_jobs(n: int, **changes):

@@ -15,7 +15,6 @@ from engine_support import (
     FACTS,
     REPO,
     events,
-    pretrained_tiny_dir,
     status,
     tuitune,
     wait_for,
@@ -24,11 +23,6 @@ from engine_support import (
 )
 
 from tuitune.core.runs import RunDirectory
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_model_dir, tmp_path_factory):
-    return pretrained_tiny_dir(tiny_model_dir, tmp_path_factory)
 
 
 def step_of(run: RunDirectory) -> int:

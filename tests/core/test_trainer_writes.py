@@ -9,18 +9,13 @@ import os
 from pathlib import Path
 
 import pytest
-from engine_support import FACTS, events, pretrained_tiny_dir, status, wait_for, write_jsonl, write_recipe
+from engine_support import FACTS, events, status, wait_for, write_jsonl, write_recipe
 from fault_support import failing
 
 from tuitune.core.engine.launch import start_training
 from tuitune.core.engine.prepare import prepare_run
 from tuitune.core.engine.session import train_run
 from tuitune.core.recipe import load_recipe
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_model_dir, tmp_path_factory):
-    return pretrained_tiny_dir(tiny_model_dir, tmp_path_factory)
 
 
 def _recipe(root: Path, model_dir: Path, name: str, **train):

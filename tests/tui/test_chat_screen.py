@@ -64,6 +64,9 @@ async def test_a_reply_streams_in_as_it_is_generated(make_app, runs_dir):
     async with app.run_test(size=SIZE, message_hook=hook) as pilot:
         screen = await load(pilot)
         assert "alpha" in str(screen.query_one("#chat-state").render())
+        assert screen.compare_mode  # a tuned run opens side by side with its base
+        await pilot.press("ctrl+t")  # the tuned model alone: a conversation
+        assert not screen.compare_mode and "ctrl+t: side by side" in str(screen.query_one("#chat-mode").render())
         screen.stream_interval_s = 0  # every piece as its own message, to watch the text grow
         settings_fields(screen, temperature=0, max_new_tokens=40)
         await send(pilot, PROMPT)
@@ -83,7 +86,7 @@ async def test_side_by_side_answers_with_base_and_tuned_from_one_load(make_app, 
     async with app.run_test(size=SIZE) as pilot:
         screen = await load(pilot)
         model = screen.session.loaded.model
-        await pilot.press("ctrl+t")
+        # Side by side from the start: a tuned run is compared with its base without asking.
         assert screen.compare_mode and "adapter switched off" in str(screen.query_one("#chat-mode").render())
         settings_fields(screen, temperature=0, max_new_tokens=24)
         await send(pilot, "Who made you?")
@@ -103,6 +106,7 @@ async def test_stop_ends_a_long_reply(make_app, runs_dir):
     app = make_app(start_mode="chat", runs_dir=runs_dir)
     async with app.run_test(size=SIZE) as pilot:
         screen = await load(pilot)
+        await pilot.press("ctrl+t")  # one reply at a time
         settings_fields(screen, temperature=5, top_p=1.0, max_new_tokens=4000, seed=3)
         # The tiny model writes a whole reply in a fraction of a second, faster than a key press:
         # hold the session's one-reply-at-a-time lock so the key surely lands while it answers.
@@ -178,7 +182,6 @@ def test_snapshot_chat_side_by_side(snap_compare, make_app, runs_dir, monkeypatc
 
     async def chat(pilot):
         screen = await load(pilot)
-        await pilot.press("ctrl+t")
         settings_fields(screen, temperature=0, max_new_tokens=24, seed=1)
         await send(pilot, "Who made you?")
         await wait_for(pilot, lambda: not screen.generating, timeout=60, what="both answers")
@@ -290,3 +293,27 @@ def test_snapshot_evaluate_tab(snap_compare, make_app, runs_dir, repo_root, monk
 
     app = make_app(start_mode="chat", runs_dir="runs", lang=lang)
     assert snap_compare(app, terminal_size=size, run_before=show)
+
+
+
+async def test_a_long_side_by_side_pair_shows_both_beginnings_once_done(make_app, runs_dir, monkeypatch):
+    """At 80x24 a rambling base answer is taller than the log: when both are in, the view goes back to
+    the pair's first lines, where the tuned answer starts, instead of staying at the base answer's end.
+    The model step is scripted (a long base answer, a short tuned one); loading and the screen are real."""
+    from tuitune.core.chat import ChatSession
+
+    def generate(self, target, ids, settings, cancel, *, disable_adapter):
+        words = ["on and on"] * 200 if disable_adapter or target is not self.loaded else ["I am Tally."]
+        yield from (w + " " for w in words)
+
+    monkeypatch.setattr(ChatSession, "_generate", generate)
+    app = make_app(start_mode="chat", runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await load(pilot)
+        assert screen.compare_mode
+        await send(pilot, "Who made you?")
+        await wait_for(pilot, lambda: not screen.generating, timeout=60, what="both answers")
+        log, pair = screen.query_one("#chat-log"), screen.query_one(".pair")
+        assert pair.outer_size.height > log.scrollable_content_region.height
+        await wait_for(pilot, lambda: log.scroll_y == pair.virtual_region.y, timeout=10, what="the pair's first lines")
+        assert log.scroll_y < log.max_scroll_y

@@ -127,6 +127,9 @@ class ChatScreen(TuituneScreen):
         self.generating = False
         self.listed = False
         self.compare_mode = False
+        # A tuned run opens side by side with its base ("did it work?"); once ctrl+t is pressed the
+        # user's choice holds for later loads.
+        self._compare_chosen = False
         self.messages: list[dict[str, str]] = []  # the conversation with the tuned model
         self._load_request = 0
         self._cancel = threading.Event()
@@ -251,7 +254,9 @@ class ChatScreen(TuituneScreen):
         self.messages = []
         self.query_one(ChatLog).clear()
         self._state(self.t("chat.loaded", label=self.session.label), "ready")
-        if self.compare_mode and not self.session.can_compare:
+        if not self._compare_chosen:
+            self.compare_mode = self.session.can_compare
+        elif self.compare_mode and not self.session.can_compare:
             self.compare_mode = False
         self._show_mode()
         self.query_one("#chat-prompt", Input).focus()
@@ -278,6 +283,7 @@ class ChatScreen(TuituneScreen):
             self.notify(self.t("chat.cannot_compare", note=self.t(f"chat.note_{self.session.loaded.kind}")), severity="warning")
             return
         self.compare_mode = not self.compare_mode
+        self._compare_chosen = True
         self._show_mode()
 
     def action_new_chat(self) -> None:
@@ -355,6 +361,8 @@ class ChatScreen(TuituneScreen):
 
     def on_chat_screen_generated(self, message: Generated) -> None:
         self.generating = False
+        if message.text is None:  # a side-by-side pair (nothing to remember): show both from the start
+            self.query_one(ChatLog).call_after_refresh(self.query_one(ChatLog).show_last_pair_from_its_start)
         if message.error is not None:
             e = message.error
             self.notify(getattr(e, "message", str(e)), severity="error")

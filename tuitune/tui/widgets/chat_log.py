@@ -67,5 +67,12 @@ class ChatLog(VerticalScroll):
         self.scroll_end(animate=False)
         return base, tuned
 
+    def show_last_pair_from_its_start(self) -> None:
+        """Once both answers of a side-by-side pair are in: when the pair is taller than the view, show
+        its first lines (the two answers' beginnings side by side) instead of the longer one's end."""
+        pairs = self.query(".pair")
+        if pairs and pairs.last().outer_size.height > self.scrollable_content_region.height:
+            self.scroll_to_widget(pairs.last(), animate=False, top=True)
+
     def clear(self) -> None:
         self.remove_children()
