@@ -23,7 +23,14 @@ def lines_shown(app) -> list[str]:
 
 
 async def settled(pilot, timeout: float = 30) -> None:
-    await wait_for(pilot, lambda: pilot.app.screen.is_settled, timeout=timeout, what="the dataset screen")
+    def done() -> bool:
+        screen = pilot.app.screen
+        if not hasattr(screen, "is_settled"):  # a dialog over the screen: say what it says
+            texts = [str(w.render()) for w in screen.query("Static")]
+            raise AssertionError(f"{type(screen).__name__} over the dataset screen: {' | '.join(texts)}")
+        return screen.is_settled
+
+    await wait_for(pilot, done, timeout=timeout, what="the dataset screen")
 
 
 async def open_path(pilot, path) -> None:

@@ -93,6 +93,8 @@ def run_in_child(
         errors.seek(0)
         err = errors.read()[-4000:].decode(errors="replace")
         errors.close()
+    if answer is None and cancel is not None and cancel.is_set():
+        return None  # cancelled while the child ended: its end says nothing about the work
     if answer is None:
         raise ChildFailed(f"{getattr(fn, '__name__', fn)} ended without an answer (exit code {child.returncode})\n{err}")
     kind, value = pickle.loads(base64.b64decode(answer))

@@ -15,9 +15,10 @@ the CPU tests check).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 MIN_BYTES = 1 << 16  # smaller saved tensors stay on the device
 
@@ -33,6 +34,8 @@ class ActivationOffload:
         self._hooks: Any = None
 
     def __enter__(self) -> ActivationOffload:
+        import torch
+
         self.offloaded_bytes = 0
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
         self._hooks.__enter__()
@@ -49,6 +52,8 @@ class ActivationOffload:
         self.offloaded_bytes += size
         if tensor.device.type != "cuda":
             return tensor  # already in host memory
+        import torch
+
         host = torch.empty(tensor.size(), dtype=tensor.dtype, layout=tensor.layout, pin_memory=True)
         host.copy_(tensor, non_blocking=True)
         return (tensor.device, host)
