@@ -13,7 +13,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from tuitune.core.engine.session import train_run
 
-    return train_run(args.run_dir, resume=args.resume)
+    try:
+        return train_run(args.run_dir, resume=args.resume)
+    finally:
+        _leave_process_group()
+
+
+def _leave_process_group() -> None:
+    """Tear the process group down before the interpreter exits: left to exit, gloo's threads can be
+    destroyed while still joinable ("terminate called without an active exception", SIGABRT after a
+    finished run, seen once in two-process CPU training)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.destroy_process_group()
+        except Exception:  # noqa: BLE001 - a peer already gone: nothing left to tear down
+            pass
 
 
 if __name__ == "__main__":
