@@ -187,7 +187,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "chat.stopped": (" [stopped]", " [已停止]"),
     "chat.busy": ("Still answering: ctrl+s stops it", "仍在生成：按 ctrl+s 停止"),
     "chat.load_first": ("Load a run or a model first (enter in the top field)", "请先载入运行或模型（在顶部输入框按回车）"),
-    "chat.compare_on": ("Side by side: each prompt is answered by the base and the tuned model on one seed. {note} (ctrl+t: the tuned model alone)", "并排对比：每个提示由基础模型和微调模型用同一随机种子回答。{note}（ctrl+t：只用微调模型）"),
+    "chat.compare_on": ("Side by side on one seed: base and tuned answer each prompt. {note} ctrl+t: tuned alone.", "并排对比（同一随机种子）：基础模型和微调模型回答每个提示。{note}ctrl+t：只用微调模型。"),
     "chat.compare_off": ("Chat with the tuned model (ctrl+t: side by side with the base)", "与微调后的模型对话（ctrl+t：与基础模型并排对比）"),
     "chat.note_adapter": ("The base answer is the same loaded model with its adapter switched off.", "基础模型的回答来自同一个已载入的模型（关闭适配器）。"),
     "chat.note_full": (
