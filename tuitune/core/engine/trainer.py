@@ -128,7 +128,7 @@ class TuituneTrainer(AtomicCheckpoints, Trainer):
 
     def _tell_offload(self) -> None:
         """Once, after the first offloaded forward: how much it moves per micro-batch."""
-        if self._offload_told or self.offload is None:
+        if self._offload_told:
             return
         self._offload_told = True
         moved = self.offload.offloaded_bytes / 2**20

@@ -397,7 +397,7 @@ def setup_notes(spec: ModelSpec, s: Setup) -> list[str]:
             f"activation offload: {offloaded_host_bytes(spec, s) / GiB:.2f} GiB of checkpointed layer inputs "
             "per micro-batch wait in pinned host RAM (copied over PCIe twice a step)"
         )
-    elif s.offload_activations and s.device == "cpu":
+    elif s.offload_activations and s.gradient_checkpointing and s.device == "cpu":
         notes.append("offload_activations changes nothing on a CPU: activations already live in RAM")
     if s.optimizer.startswith("paged"):
         notes.append("paged optimizer: its states can spill to CPU RAM under memory pressure (slower)")

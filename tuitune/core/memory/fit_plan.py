@@ -15,6 +15,7 @@ from tuitune.core.memory.estimator import (
     VERDICT_NO,
     MemoryEstimate,
     estimate_setup,
+    offloads,
     verdict_for,
 )
 from tuitune.core.memory.setup import Setup, resolve_setup
@@ -188,7 +189,7 @@ def suggest(spec: ModelSpec, s: Setup, available: int, est: MemoryEstimate) -> l
                 {"gradient_checkpointing": True},
             )
         )
-    if s.device == "cuda" and not s.offload_activations:
+    if s.device == "cuda" and not offloads(s):
         # Offloading only pays where checkpointing alone is not enough (it costs PCIe copies).
         ckpt = replace(s, gradient_checkpointing=True)
         if verdict_for(_total(spec, ckpt), available) != VERDICT_FITS:

@@ -48,7 +48,8 @@ class Setup:
     # The engine's chunked head + loss (engine.head_loss); False: the model's own loss over full
     # logits (what other tools do: the published reference figures were measured that way).
     chunked_head: bool = True
-    # train.offload_activations: the checkpointed layers' inputs wait in pinned host memory (CUDA).
+    # train.offload_activations: the checkpointed layers' inputs wait in pinned host memory (CUDA
+    # with checkpointing on: estimator.offloads says when it applies).
     offload_activations: bool = False
 
     @property
@@ -116,5 +117,5 @@ def resolve_setup(
         strategy=recipe.distributed.strategy,
         trained_fraction=min(1.0, max(0.0, trained_fraction)),
         chunked_head=chunked_head,
-        offload_activations=recipe.train.offload_activations and recipe.train.gradient_checkpointing,
+        offload_activations=recipe.train.offload_activations,
     )

@@ -361,8 +361,6 @@ class ChatScreen(TuituneScreen):
 
     def on_chat_screen_generated(self, message: Generated) -> None:
         self.generating = False
-        if message.text is None:  # a side-by-side pair (nothing to remember): show both from the start
-            self.query_one(ChatLog).call_after_refresh(self.query_one(ChatLog).show_last_pair_from_its_start)
         if message.error is not None:
             e = message.error
             self.notify(getattr(e, "message", str(e)), severity="error")
@@ -371,6 +369,9 @@ class ChatScreen(TuituneScreen):
             return
         if message.text is not None:
             self.messages.append({"role": "assistant", "content": message.text})
+        else:  # a side-by-side pair (nothing to remember): show both answers from their start
+            log = self.query_one(ChatLog)
+            log.call_after_refresh(log.show_last_pair_from_its_start)
 
     # ------------------------------------------------------------------ evaluation
 
