@@ -57,6 +57,8 @@ async def settled(pilot) -> None:
 
 
 async def type_into(pilot, key: str, text: str) -> None:
+    # The controls mount once the first complete frame is painted (app.after_first_frame).
+    await wait_for(pilot, lambda: pilot.app.screen.query(PlanControls), timeout=20, what="the controls")
     editor = controls(pilot.app).row(key).editor
     editor.focus()
     await pilot.pause()
