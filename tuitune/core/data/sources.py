@@ -6,6 +6,7 @@ files, or otherwise a hub dataset name.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,10 +86,14 @@ def _data_files(folder: Path) -> list[Path]:
     """Data files under a folder, sorted, skipping hidden files and folders (.git, .cache, ...) and
     LLaMA-Factory's dataset_info.json (it describes data, it is none)."""
     out = []
-    for f in sorted(folder.rglob("*")):
-        rel = f.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts) or not f.is_file() or f.name == "dataset_info.json":
-            continue
-        if f.suffix.lower() in SUFFIX_KINDS:
-            out.append(f)
-    return out
+    # os.walk rather than Path.rglob: hidden folders are pruned instead of walked, and a folder that
+    # vanishes or cannot be read during the walk is skipped (rglob raises; seen on "/" and /proc).
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            f = Path(root) / name
+            if name.startswith(".") or name == "dataset_info.json" or f.suffix.lower() not in SUFFIX_KINDS:
+                continue
+            if f.is_file():
+                out.append(f)
+    return sorted(out)
